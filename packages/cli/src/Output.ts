@@ -1,0 +1,115 @@
+/**
+ * What the CLI prints: JSON lines on stdout with `--json`, otherwise a one-line progress display and
+ * readable results on stderr. Every line goes through the stream-key mask.
+ *
+ * @since 0.1.0
+ */
+import type { Publisher } from "@effect-rtmp/core"
+import { Url } from "@effect-rtmp/core"
+import { Effect } from "effect"
+import { errorJson } from "./ErrorJson.ts"
+
+/**
+ * The printer of one CLI run.
+ *
+ * @since 0.1.0
+ */
+export interface Output {
+  readonly event: (event: Publisher.PublishEvent) => Effect.Effect<void>
+  readonly progress: (stats: Publisher.PublishStats, elapsedMs: number) => Effect.Effect<void>
+  readonly summary: (stats: Publisher.PublishStats, elapsedMs: number, error: unknown) => Effect.Effect<void>
+}
+
+/**
+ * Makes the printer. `secret` (the stream key) is masked in every line.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: { readonly json: boolean; readonly secret: string }): Output => {
+  const mask = (text: string) => options.secret === "" ? text : Url.maskText(text, options.secret)
+  const stdout = (line: string) => Effect.sync(() => void process.stdout.write(mask(line) + "\n"))
+  const stderr = (text: string) => Effect.sync(() => void process.stderr.write(mask(text)))
+  const tty = process.stderr.isTTY === true
+  let progressShown = false
+
+  if (options.json) {
+    const json = (value: Record<string, unknown>) => stdout(JSON.stringify(value))
+    return {
+      event: (event) => json(eventJson(event)),
+      progress: (stats, elapsedMs) =>
+        json({ event: "progress", frames: stats.frames, bytes: stats.bytes, mediaTime: stats.lastDts, elapsedMs }),
+      summary: (stats, elapsedMs, error) =>
+        json({
+          event: "summary",
+          status: error === undefined ? "ok" : "failed",
+          frames: stats.frames,
+          bytes: stats.bytes,
+          attempts: stats.attempts,
+          transport: stats.transport ?? null,
+          elapsedMs,
+          ...(error === undefined ? {} : { error: errorJson(error) })
+        })
+    }
+  }
+
+  const clearProgress = () =>
+    Effect.suspend(() => {
+      if (!progressShown) return Effect.void
+      progressShown = false
+      return stderr("\n")
+    })
+  return {
+    event: (event) => {
+      switch (event._tag) {
+        case "Connecting":
+          return event.attempt > 1 ? clearProgress().pipe(Effect.andThen(stderr(`retrying (attempt ${event.attempt})\n`))) : Effect.void
+        case "AttemptFailed":
+          return clearProgress().pipe(Effect.andThen(stderr(`attempt ${event.attempt} failed: ${event.error.message}\n`)))
+        default:
+          return Effect.void
+      }
+    },
+    progress: (stats, elapsedMs) => {
+      if (!tty) return Effect.void
+      progressShown = true
+      return stderr(`\r${progressLine(stats, elapsedMs)}   `)
+    },
+    summary: (stats, elapsedMs, error) =>
+      clearProgress().pipe(Effect.andThen(
+        error === undefined
+          ? stderr(`published ${stats.frames} frames, ${formatBytes(stats.bytes)} in ${(elapsedMs / 1000).toFixed(1)} s over ${stats.transport}\n`)
+          : stderr(`error: ${messageOf(error)}\n`)
+      ))
+  }
+}
+
+const eventJson = (event: Publisher.PublishEvent): Record<string, unknown> => {
+  switch (event._tag) {
+    case "Connecting":
+      return { event: "connecting", attempt: event.attempt, url: event.url, transport: event.transport }
+    case "Publishing":
+      return { event: "publishing", streamId: event.streamId }
+    case "AttemptFailed":
+      return { event: "attempt_failed", attempt: event.attempt, error: errorJson(event.error) }
+    case "Finished":
+      return { event: "finished" }
+  }
+}
+
+/**
+ * `00:01:23  frames 2490  5.98 Mb/s  61.2 MB`: elapsed time, frames, average bitrate, bytes.
+ *
+ * @since 0.1.0
+ */
+export const progressLine = (stats: Publisher.PublishStats, elapsedMs: number): string => {
+  const s = Math.floor(elapsedMs / 1000)
+  const clock = [Math.floor(s / 3600), Math.floor(s / 60) % 60, s % 60].map((n) => String(n).padStart(2, "0")).join(":")
+  const mbps = elapsedMs > 0 ? (stats.bytes * 8) / (elapsedMs * 1000) : 0
+  return `${clock}  frames ${stats.frames}  ${mbps.toFixed(2)} Mb/s  ${formatBytes(stats.bytes)}`
+}
+
+const formatBytes = (n: number): string =>
+  n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} kB` : `${n} B`
+
+const messageOf = (error: unknown): string =>
+  typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)

@@ -1,0 +1,8 @@
+/**
+ * effect-rtmp's command line, as a library: the `publish` command and its output.
+ *
+ * @since 0.1.0
+ */
+export { ExitCode } from "./ExitCode.ts"
+export * as Output from "./Output.ts"
+export * as PublishCommand from "./PublishCommand.ts"

@@ -1,0 +1,226 @@
+/**
+ * The publish session: the state machine of an RTMP publisher on one open connection.
+ *
+ * handshake -> Set Chunk Size + connect -> releaseStream + FCPublish + createStream -> publish ->
+ * (media, sent by the caller) -> FCUnpublish + deleteStream. A reader fiber decodes what the server
+ * sends: it answers pings, acknowledges per the server's window, and turns `_error` / error `onStatus`
+ * into a typed `Rejected` that stops the session.
+ *
+ * @since 0.1.0
+ */
+import type { Connection, TransportError } from "@effect-rtmp/transport"
+import { ConnectionReset, Timeout } from "@effect-rtmp/transport"
+import { Cause, Duration, Effect, Queue, Semaphore, Stream } from "effect"
+import type { Scope } from "effect"
+import * as ChunkDecoder from "./ChunkDecoder.ts"
+import * as ChunkEncoder from "./ChunkEncoder.ts"
+import * as Commands from "./Commands.ts"
+import * as Handshake from "./Handshake.ts"
+import { type DecodedMessage, MessageType, type RtmpMessage } from "./Message.ts"
+import * as ProtocolControl from "./ProtocolControl.ts"
+import { type HandshakeError, ProtocolError, Rejected } from "./RtmpError.ts"
+import type { RtmpUrl } from "./Url.ts"
+
+/**
+ * Every way a session can fail.
+ *
+ * @since 0.1.0
+ */
+export type SessionError = TransportError | HandshakeError | ProtocolError | Rejected
+
+/**
+ * Options of a session.
+ *
+ * @since 0.1.0
+ */
+export interface SessionOptions {
+  /** Outgoing chunk size, announced with Set Chunk Size before any command. Default 4096. */
+  readonly chunkSize?: number | undefined
+  /** Limit for the handshake, each awaited reply and each write. Default 10 seconds. */
+  readonly timeout?: Duration.Input | undefined
+}
+
+/**
+ * An open publish: `send` media messages on `streamId`, then `finish`.
+ *
+ * @since 0.1.0
+ */
+export interface Session {
+  /** The message stream id the server gave in its `createStream` result. */
+  readonly streamId: number
+  /** Chunks and writes the messages, in order, as one write. */
+  readonly send: (messages: ReadonlyArray<RtmpMessage>) => Effect.Effect<void, SessionError>
+  /** Fails as soon as the server rejects the publish or the connection ends; never succeeds. */
+  readonly watch: Effect.Effect<never, SessionError>
+  /** Bytes written to the connection so far (after the handshake). */
+  readonly bytesSent: () => number
+  /** FCUnpublish + deleteStream: the server ends the publish and closes its recording. */
+  readonly finish: Effect.Effect<void, SessionError>
+}
+
+const defaultChunkSize = 4096
+const defaultTimeout = Duration.seconds(10)
+
+/** Transaction ids of the commands we send (connect is 1). */
+const Txn = { releaseStream: 2, fcPublish: 3, createStream: 4, fcUnpublish: 5, deleteStream: 6 } as const
+
+/**
+ * Runs the handshake and the publish commands on an open connection, up to `NetStream.Publish.Start`.
+ * The reader fiber lives in the Scope.
+ *
+ * @since 0.1.0
+ */
+export const open = (
+  connection: Connection,
+  url: RtmpUrl,
+  options: SessionOptions = {}
+): Effect.Effect<Session, SessionError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const limit = Duration.fromInputUnsafe(options.timeout ?? defaultTimeout)
+    const within = <A, E>(phase: string, effect: Effect.Effect<A, E>) =>
+      Effect.timeoutOrElse(effect, {
+        duration: limit,
+        orElse: () => Effect.fail(new Timeout({ phase, after: Duration.toMillis(limit) }))
+      })
+
+    yield* within("handshake", Handshake.run(connection))
+
+    const encoder = ChunkEncoder.make()
+    const writeLock = yield* Semaphore.make(1)
+    let bytesSent = 0
+    const send = (messages: ReadonlyArray<RtmpMessage>) =>
+      writeLock.withPermits(1)(Effect.suspend(() => {
+        const pieces: Array<Uint8Array> = []
+        for (const message of messages) {
+          for (const piece of encoder.encode(message)) {
+            pieces.push(piece)
+            bytesSent += piece.length
+          }
+        }
+        return within("write", connection.write(pieces))
+      }))
+
+    const inbox = yield* Queue.unbounded<Commands.ServerCommand, SessionError | Cause.Done>()
+    yield* Stream.runForEach(reader(connection, send), (command) => Queue.offer(inbox, command)).pipe(
+      Effect.flatMap(() =>
+        Queue.fail(inbox, new ConnectionReset({ code: "EOF", reason: "the server closed the connection" }))
+      ),
+      Effect.catch((error) => Queue.fail(inbox, error)),
+      Effect.forkScoped
+    )
+
+    const chunkSize = options.chunkSize ?? defaultChunkSize
+    yield* send([ProtocolControl.setChunkSize(chunkSize)])
+    encoder.setChunkSize(chunkSize)
+
+    yield* send([Commands.connect(url)])
+    yield* within("connect", awaitCommand(inbox, "connect", (c) => c._tag === "Result" && c.transactionId === 1))
+
+    yield* send([
+      Commands.releaseStream(Txn.releaseStream, url.streamKey),
+      Commands.fcPublish(Txn.fcPublish, url.streamKey),
+      Commands.createStream(Txn.createStream)
+    ])
+    const created = yield* within(
+      "createStream",
+      awaitCommand(inbox, "createStream", (c) => c._tag === "Result" && c.transactionId === Txn.createStream)
+    )
+    const streamId = created._tag === "Result" ? created.values[1] : undefined
+    if (typeof streamId !== "number" || !Number.isInteger(streamId) || streamId < 0) {
+      return yield* new ProtocolError({ reason: "createStream result carries no message stream id" })
+    }
+
+    yield* send([Commands.publish(streamId, url.streamKey)])
+    yield* within(
+      "publish",
+      awaitCommand(inbox, "publish", (c) => c._tag === "OnStatus" && c.info.code === "NetStream.Publish.Start")
+    )
+
+    const watch: Effect.Effect<never, SessionError> = Effect.forever(
+      Effect.flatMap(Queue.take(inbox), (command) => rejection("publish", command) ?? Effect.void)
+    ).pipe(Effect.catchTag("Done", () => Effect.never))
+
+    return {
+      streamId,
+      send,
+      watch,
+      bytesSent: () => bytesSent,
+      finish: send([
+        Commands.fcUnpublish(Txn.fcUnpublish, url.streamKey),
+        Commands.deleteStream(Txn.deleteStream, streamId)
+      ])
+    } satisfies Session
+  })
+
+/** A `_error` or an error-level `onStatus` as a typed rejection. */
+const rejection = (command: string, received: Commands.ServerCommand) => {
+  if (received._tag === "Error" || (received._tag === "OnStatus" && received.info.level === "error")) {
+    return Effect.fail(
+      new Rejected({ command, code: received.info.code, description: received.info.description ?? "" })
+    )
+  }
+  return undefined
+}
+
+/** Takes server commands until one matches; a rejection on the way fails. */
+const awaitCommand = (
+  inbox: Queue.Dequeue<Commands.ServerCommand, SessionError | Cause.Done>,
+  command: string,
+  matches: (received: Commands.ServerCommand) => boolean
+): Effect.Effect<Commands.ServerCommand, SessionError> =>
+  Effect.flatMap(Queue.take(inbox), (received): Effect.Effect<Commands.ServerCommand, SessionError> => {
+    const rejected = rejection(command, received)
+    if (rejected !== undefined) return rejected
+    return matches(received) ? Effect.succeed(received) : awaitCommand(inbox, command, matches)
+  }).pipe(
+    Effect.catchTag("Done", () =>
+      Effect.fail(new ConnectionReset({ code: "EOF", reason: `the server closed the connection during ${command}` })))
+  )
+
+/**
+ * Everything the server sends, as commands; protocol control is handled on the way: pings answered,
+ * bytes acknowledged per the window the server set.
+ */
+const reader = (
+  connection: Connection,
+  send: (messages: ReadonlyArray<RtmpMessage>) => Effect.Effect<void, SessionError>
+): Stream.Stream<Commands.ServerCommand, SessionError> => {
+  let received = 0
+  let acknowledged = 0
+  let window = 0
+  const counted = Stream.mapEffect(connection.reads, (bytes) => {
+    received += bytes.length
+    if (window > 0 && received - acknowledged >= window) {
+      acknowledged = received
+      return Effect.as(send([ProtocolControl.acknowledgement(received % 0x1_0000_0000)]), bytes)
+    }
+    return Effect.succeed(bytes)
+  })
+  const handle = (message: DecodedMessage): Effect.Effect<ReadonlyArray<Commands.ServerCommand>, SessionError> => {
+    switch (message.typeId) {
+      case MessageType.WindowAckSize:
+        return Effect.map(Effect.fromResult(ProtocolControl.readUint32(message.payload)), (size) => {
+          window = size
+          return []
+        })
+      case MessageType.UserControl:
+        return Effect.flatMap(Effect.fromResult(ProtocolControl.parseUserControl(message.payload)), (event) =>
+          event._tag === "PingRequest"
+            ? Effect.as(send([ProtocolControl.pingResponse(event.timestamp)]), [])
+            : Effect.succeed([]))
+      case MessageType.CommandAmf0:
+        return Effect.map(Effect.fromResult(Commands.parse(message)), (command) => [command])
+      case MessageType.CommandAmf3:
+        return Effect.map(
+          Effect.fromResult(Commands.parse({ ...message, payload: message.payload.subarray(1) })),
+          (command) => [command]
+        )
+      default:
+        return Effect.succeed([])
+    }
+  }
+  return ChunkDecoder.decode(counted).pipe(
+    Stream.mapEffect(handle),
+    Stream.flatMap((commands) => Stream.fromIterable(commands))
+  )
+}

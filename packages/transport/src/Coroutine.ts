@@ -1,0 +1,118 @@
+/**
+ * The non-blocking transport, on Effect's socket (`effect/socket/Socket` with the Node adapter from
+ * `@effect/platform-node/NodeSocket`). Incoming bytes arrive as batches pulled from the socket's reader,
+ * with end-to-end backpressure; exact reads are cut from those batches with a leftover buffer; writes use
+ * the socket's writer (corked batches, waiting for `drain` when Node's buffer is full).
+ *
+ * Use it by default: it is the transport of the CLI's `--transport coroutine`.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Effect, Exit, Layer, Scope } from "effect"
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import * as Socket from "effect/socket/Socket"
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as ByteReader from "./internal/ByteReader.ts"
+import { dial } from "./internal/dial.ts"
+import { type Connection, type Endpoint, Transport, type TransportShape } from "./Transport.ts"
+import { ConnectionReset, fromNodeError, type TransportError } from "./TransportError.ts"
+
+/** The failure of any operation on a connection that was closed on our side. */
+const closedLocally = () =>
+  new ConnectionReset({ code: "ERR_SOCKET_CLOSED", reason: "the connection was closed on this side" })
+
+/**
+ * Maps a `SocketError` back to the transport's errors. A clean close (code 1000) is the end of the stream;
+ * read and write failures carry Node's error as their `cause`.
+ */
+const fromSocketError = (
+  error: Socket.SocketError,
+  context: { readonly host: string; readonly port: number; readonly tls: boolean },
+  isClosed: () => boolean
+): Effect.Effect<never, TransportError | Cause.Done> => {
+  const reason = error.reason
+  switch (reason._tag) {
+    case "SocketCloseError":
+      if (reason.code === 1000) return Cause.done()
+      return Effect.fail(
+        isClosed() ? closedLocally() : new ConnectionReset({
+          code: "ECONNRESET",
+          reason: `the connection closed abnormally (close code ${reason.code})`
+        })
+      )
+    case "SocketReadError":
+    case "SocketWriteError":
+    case "SocketOpenError":
+    case "SocketUpgradeError":
+      return Effect.fail(fromNodeError(reason.cause, { ...context, connected: true }))
+  }
+}
+
+const toPieces = (pieces: Uint8Array | ReadonlyArray<Uint8Array>): ReadonlyArray<Uint8Array> =>
+  pieces instanceof Uint8Array ? [pieces] : pieces
+
+/**
+ * Opens a connection to `endpoint`: the TCP connect and the TLS handshake are done when this returns.
+ * The connection is closed when the Scope closes, or earlier with `Connection.close`.
+ */
+const connect = (endpoint: Endpoint): Effect.Effect<Connection, TransportError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.fork(yield* Effect.scope)
+    const close = Scope.close(scope, Exit.void)
+    const dialed = yield* Scope.provide(dial(endpoint), scope).pipe(Effect.onError(() => close))
+
+    const context = { host: endpoint.host, port: endpoint.port, tls: endpoint.tls !== undefined }
+
+    // The socket is already connected: acquiring the reader attaches to it (no lazy connect left), so
+    // this cannot fail in practice; map it anyway rather than assume.
+    const socket = yield* NodeSocket.fromDuplex(Effect.succeed(dialed.socket))
+    const pull = yield* Scope.provide(Socket.readerBytes(socket), scope).pipe(
+      Effect.mapError((error) => fromNodeError(error.reason, { ...context, connected: true })),
+      Effect.onError(() => close)
+    )
+    const writer = yield* Scope.provide(socket.writer, scope)
+
+    // Registered last, so it runs first on close: a pull failed by the closing reader sees `closed`.
+    let closed = false
+    yield* Scope.addFinalizer(scope, Effect.sync(() => (closed = true)))
+    const isClosed = () => closed
+
+    const reader = ByteReader.make<TransportError>(
+      Effect.catch(pull, (error) => fromSocketError(error, context, isClosed))
+    )
+
+    const write = (pieces: Uint8Array | ReadonlyArray<Uint8Array>): Effect.Effect<void, TransportError> =>
+      Effect.suspend(() => {
+        // The socket's writer waits for a (re)connection once its reader is gone: fail instead.
+        if (closed) return Effect.fail(closedLocally())
+        const nonEmpty = toPieces(pieces).filter((piece) => piece.length > 0)
+        if (nonEmpty.length === 0) return Effect.void
+        return writer.writeAll(nonEmpty as unknown as NonEmptyReadonlyArray<Uint8Array>).pipe(
+          Effect.catch((error) => fromSocketError(error, context, isClosed)),
+          Effect.catchIf(Cause.isDone, () => Effect.fail(closedLocally()))
+        )
+      })
+
+    return {
+      transport: "coroutine",
+      tls: dialed.tls,
+      readExactly: reader.readExactly,
+      reads: reader.reads,
+      write,
+      close
+    } satisfies Connection
+  })
+
+/**
+ * The coroutine `Transport` implementation, for callers that build their own Layer.
+ *
+ * @since 0.1.0
+ */
+export const makeCoroutine: TransportShape = Transport.of({ name: "coroutine", connect })
+
+/**
+ * Provides `Transport` on Effect's socket: non-blocking, reads as a Stream. The default transport.
+ *
+ * @since 0.1.0
+ */
+export const layerCoroutine: Layer.Layer<Transport> = Layer.succeed(Transport, makeCoroutine)

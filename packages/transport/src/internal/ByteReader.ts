@@ -1,0 +1,101 @@
+/**
+ * Exact reads over a pull of byte batches: `readExactly(n)` pulls until `n` bytes are buffered, and
+ * `reads` continues from whatever is left over. Used where incoming bytes already arrive as a pull (the
+ * coroutine transport over Effect's socket, both sides of the in-memory transport).
+ *
+ * Bytes are kept in the buffer until a read completes, so an interrupted read loses nothing.
+ *
+ * @internal
+ */
+import { Effect, Pull, Stream } from "effect"
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import { UnexpectedEof } from "../TransportError.ts"
+
+/** A source of incoming bytes: each pull yields a batch, and fails with `Cause.Done` at the clean end. */
+export type BytePull<E> = Pull.Pull<NonEmptyReadonlyArray<Uint8Array>, E>
+
+/** Exact reads and the rest as a Stream, over one `BytePull`. */
+export interface ByteReader<E> {
+  readonly readExactly: (n: number) => Effect.Effect<Uint8Array, E | UnexpectedEof>
+  readonly reads: Stream.Stream<Uint8Array, E>
+}
+
+const empty = new Uint8Array(0)
+
+/** Builds a `ByteReader` over `pull`. One reader at a time. */
+export const make = <E>(pull: BytePull<E>): ByteReader<E> => {
+  let chunks: Array<Uint8Array> = []
+  let buffered = 0
+
+  const append = (batch: NonEmptyReadonlyArray<Uint8Array>) => {
+    for (const chunk of batch) {
+      if (chunk.length === 0) continue
+      chunks.push(chunk)
+      buffered += chunk.length
+    }
+  }
+
+  // Removes the first n bytes (n <= buffered), without copying when one chunk holds them all.
+  const take = (n: number): Uint8Array => {
+    buffered -= n
+    const first = chunks[0]!
+    if (first.length >= n) {
+      if (first.length === n) chunks.shift()
+      else chunks[0] = first.subarray(n)
+      return first.subarray(0, n)
+    }
+    const out = new Uint8Array(n)
+    let filled = 0
+    while (filled < n) {
+      const chunk = chunks[0]!
+      const wanted = n - filled
+      if (chunk.length <= wanted) {
+        out.set(chunk, filled)
+        filled += chunk.length
+        chunks.shift()
+      } else {
+        out.set(chunk.subarray(0, wanted), filled)
+        chunks[0] = chunk.subarray(wanted)
+        filled = n
+      }
+    }
+    return out
+  }
+
+  const fill = (n: number): Effect.Effect<void, E | UnexpectedEof> =>
+    Effect.suspend(() =>
+      buffered >= n ? Effect.void : pull.pipe(
+        Pull.catchDone(() => Effect.fail(new UnexpectedEof({ expected: n, received: buffered }))),
+        Effect.flatMap((batch) => {
+          append(batch)
+          return fill(n)
+        })
+      )
+    )
+
+  const readExactly = (n: number): Effect.Effect<Uint8Array, E | UnexpectedEof> =>
+    Effect.suspend(() => {
+      if (n <= 0) return Effect.succeed(empty)
+      if (buffered >= n) return Effect.succeed(take(n))
+      return Effect.map(fill(n), () => take(n))
+    })
+
+  const next: BytePull<E> = Effect.suspend(() => {
+    if (chunks.length > 0) {
+      const out = chunks as unknown as NonEmptyReadonlyArray<Uint8Array>
+      chunks = []
+      buffered = 0
+      return Effect.succeed(out)
+    }
+    return Effect.flatMap(pull, (batch): BytePull<E> => {
+      const pieces = batch.filter((chunk) => chunk.length > 0)
+      return pieces.length > 0 ? Effect.succeed(pieces as unknown as NonEmptyReadonlyArray<Uint8Array>) : next
+    })
+  })
+
+  return {
+    readExactly,
+    reads: Stream.fromPull(Effect.succeed(next))
+  }
+}
+
