@@ -34,7 +34,8 @@ beforeAll(async () => {
     makeFixture({ path: path.join(work, "short.flv"), seconds: 3 }).then((f) => (short = f))
   ])
   for (const r of results) if (r.status === "rejected") throw r.reason
-  clipTags = (await readFlv(clip)).tags.length
+  // The AVC end-of-sequence tag ffmpeg writes last is not a frame: the demuxer does not send it.
+  clipTags = (await readFlv(clip)).tags.filter((t) => t.kind !== "other").length
 })
 
 afterAll(async () => {
@@ -70,7 +71,7 @@ for (const transport of ["coroutine", "blocking"] as const) {
       const scheme = tls ? "rtmps" : "rtmp"
       it(`${scheme}: a 10 s clip arrives packet-exact`, async () => {
         const run = await publishAndCompare(clip, `clip-${transport}-${scheme}`, { transport, tls })
-        // Every tag of the source (onMetaData, config records, media) was sent as one frame.
+        // Every frame of the source (onMetaData, config records, media) was sent.
         expect(run.summary?.frames).toBe(clipTags)
       })
 

@@ -31,6 +31,7 @@ export const make = (options: { readonly json: boolean; readonly secret: string 
   const stderr = (text: string) => Effect.sync(() => void process.stderr.write(mask(text)))
   const tty = process.stderr.isTTY === true
   let progressShown = false
+  let lastFailure = ""
 
   if (options.json) {
     const json = (value: Record<string, unknown>) => stdout(JSON.stringify(value))
@@ -61,10 +62,13 @@ export const make = (options: { readonly json: boolean; readonly secret: string 
   return {
     event: (event) => {
       switch (event._tag) {
-        case "Connecting":
-          return event.attempt > 1 ? clearProgress().pipe(Effect.andThen(stderr(`retrying (attempt ${event.attempt})\n`))) : Effect.void
+        // A failed attempt is told when a retry follows; the last failure is the summary's error line.
         case "AttemptFailed":
-          return clearProgress().pipe(Effect.andThen(stderr(`attempt ${event.attempt} failed: ${event.error.message}\n`)))
+          return Effect.sync(() => void (lastFailure = event.error.message))
+        case "Connecting":
+          return event.attempt > 1
+            ? clearProgress().pipe(Effect.andThen(stderr(`attempt ${event.attempt - 1} failed: ${lastFailure}\nretrying (attempt ${event.attempt})\n`)))
+            : Effect.void
         default:
           return Effect.void
       }

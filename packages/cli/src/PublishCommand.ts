@@ -90,10 +90,12 @@ export const make = (onExit: (code: number) => void) =>
     ca: Flag.FileText("ca").pipe(Flag.optional, Flag.withDescription("Extra trusted CA certificate (PEM) for rtmps")),
     insecure: Flag.Boolean("insecure").pipe(Flag.withDefault(false), Flag.withDescription("Skip TLS certificate verification (unsafe)")),
     timeout: Flag.Finite("timeout").pipe(
+      Flag.filter((n) => n > 0, () => "a positive number of seconds"),
       Flag.optional,
       Flag.withDescription("Seconds allowed for each wait: connect, TLS, handshake, each reply, a stalled write")
     ),
     retries: Flag.Int("retries").pipe(
+      Flag.filter((n) => n >= 0, () => "a whole number, 0 or more"),
       Flag.withDefault(0),
       Flag.withDescription("Retry retryable failures up to N times (N+1 attempts)")
     ),

@@ -5,8 +5,8 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Effect } from "effect"
-import { Command } from "effect/cli"
+import { Console, Effect } from "effect"
+import { CliOutput, Command } from "effect/cli"
 import { ExitCode } from "./ExitCode.ts"
 import * as PublishCommand from "./PublishCommand.ts"
 
@@ -17,11 +17,25 @@ const cli = Command.make("effect-rtmp").pipe(
   Command.withSubcommands([PublishCommand.make((code) => (exitCode = code))])
 )
 
+/**
+ * A wrong command line gets one readable line on stderr (`error: <what is wrong> (see ... --help)`) and
+ * nothing on stdout, where `--json` readers expect JSON only; help and version print as usual.
+ */
+const presenter = CliOutput.layerPresenter({
+  present: (event) =>
+    event._tag === "InvalidInvocation"
+      ? Console.error(
+        `error: ${event.errors.map((e) => e.message.replace(/\s+/g, " ").trim()).join("; ")} ` +
+          `(see ${event.commandPath.join(" ")} --help)`
+      )
+      : CliOutput.defaultPresenter.present(event)
+})
+
 const main = Command.run(cli, { version: "0.1.0" }).pipe(
   Effect.map(() => exitCode),
-  // Parse errors were already printed with the help text; they are usage errors.
+  // Parse errors were already printed by the presenter; they are usage errors.
   Effect.catch(() => Effect.succeed(ExitCode.Usage)),
-  Effect.provide(NodeServices.layer)
+  Effect.provide([NodeServices.layer, presenter])
 )
 
 NodeRuntime.runMain(main, {

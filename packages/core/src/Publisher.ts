@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import { Transport, type TlsOptions, type TransportName } from "@effect-rtmp/transport"
-import { Duration, Effect, Stream } from "effect"
+import { Duration, Effect, Pull, Stream } from "effect"
 import * as FlvMuxer from "./FlvMuxer.ts"
 import type { MediaFrame } from "./MediaFrame.ts"
 import * as Realtime from "./Realtime.ts"
@@ -93,7 +93,8 @@ export interface PublishOptions {
 }
 
 /**
- * Publishes the frames and ends the stream cleanly (FCUnpublish + deleteStream). Retries the
+ * Publishes the frames and ends the stream cleanly (FCUnpublish + deleteStream). The first frame is
+ * read before connecting, so an unreadable input fails without touching the server. Retries the
  * connection for retryable failures until the first frame is sent. Fails with the typed error of the
  * last attempt.
  *
@@ -104,13 +105,18 @@ export const publish = <E, R>(
   frames: Stream.Stream<MediaFrame, E, R>,
   options: PublishOptions = {}
 ): Effect.Effect<PublishStats, PublishError | E, Transport | R> =>
-  Effect.gen(function*() {
+  Effect.scoped(Effect.gen(function*() {
     const target = yield* Url.parse(url, { app: options.app, streamKey: options.streamKey })
     const transport = yield* Transport
     const stats = options.stats ?? makeStats()
     const emit = options.onEvent ?? (() => Effect.void)
     const timeout = options.timeout ?? Duration.seconds(10)
-    const paced = options.realtime === true ? Realtime.realtime(frames) : frames
+    // Read up to the first frame before connecting: a missing or unreadable input fails here, with its
+    // own error, and never starts an empty broadcast on the server.
+    const pull = yield* Stream.toPull(frames)
+    const first = yield* Pull.catchDone(pull, () => Effect.succeed(undefined))
+    const input = first === undefined ? Stream.empty : Stream.concat(Stream.fromArray(first), Stream.fromPull(Effect.succeed(pull)))
+    const paced = options.realtime === true ? Realtime.realtime(input) : input
     let mediaStarted = false
 
     const attempt = Effect.scoped(Effect.gen(function*() {
@@ -152,4 +158,4 @@ export const publish = <E, R>(
     })
     yield* emit({ _tag: "Finished" })
     return stats
-  })
+  }))

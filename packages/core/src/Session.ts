@@ -65,6 +65,12 @@ const defaultTimeout = Duration.seconds(10)
 const Txn = { releaseStream: 2, fcPublish: 3, createStream: 4, fcUnpublish: 5, deleteStream: 6 } as const
 
 /**
+ * Transactions of the commands nothing waits for: servers that do not implement them answer `_error`
+ * (NetConnection.Call.Failed), which is no rejection of the publish; FFmpeg ignores these errors too.
+ */
+const unawaited: ReadonlySet<number> = new Set([Txn.releaseStream, Txn.fcPublish, Txn.fcUnpublish])
+
+/**
  * Runs the handshake and the publish commands on an open connection, up to `NetStream.Publish.Start`.
  * The reader fiber lives in the Scope.
  *
@@ -152,9 +158,12 @@ export const open = (
     } satisfies Session
   })
 
-/** A `_error` or an error-level `onStatus` as a typed rejection. */
+/** A `_error` (but to an unawaited command) or an error-level `onStatus` as a typed rejection. */
 const rejection = (command: string, received: Commands.ServerCommand) => {
-  if (received._tag === "Error" || (received._tag === "OnStatus" && received.info.level === "error")) {
+  if (
+    (received._tag === "Error" && !unawaited.has(received.transactionId)) ||
+    (received._tag === "OnStatus" && received.info.level === "error")
+  ) {
     return Effect.fail(
       new Rejected({ command, code: received.info.code, description: received.info.description ?? "" })
     )

@@ -29,7 +29,7 @@ type Attempt<A, E> = Exit.Exit<A, E> | undefined
 
 /**
  * Runs `attempt` now and again on every `readable`, `end`, `error` or `close` event until it concludes.
- * Listeners exist only while a read is outstanding; `onLocalClose` wakes the read when we close.
+ * Listeners exist only while a read is outstanding; a function in `wakers` wakes it when we close.
  */
 const whenReadable = <A, E>(
   socket: net.Socket,
@@ -37,7 +37,15 @@ const whenReadable = <A, E>(
   attempt: () => Attempt<A, E>
 ): Effect.Effect<A, E> =>
   Effect.callback<A, E>((resume) => {
-    const first = attempt()
+    // `attempt` runs inside Node's event handlers: nothing it throws may escape there.
+    const check = (): Attempt<A, E> => {
+      try {
+        return attempt()
+      } catch (defect) {
+        return Exit.die(defect)
+      }
+    }
+    const first = check()
     if (first !== undefined) {
       resume(first)
       return
@@ -50,7 +58,7 @@ const whenReadable = <A, E>(
       wakers.delete(retry)
     }
     function retry() {
-      const result = attempt()
+      const result = check()
       if (result === undefined) return
       cleanup()
       resume(result)

@@ -9,7 +9,7 @@
  * @since 0.1.0
  */
 import { Cause, Effect, Exit, Layer, Scope } from "effect"
-import type { NonEmptyReadonlyArray } from "effect/Array"
+import * as Arr from "effect/Array"
 import * as Socket from "effect/socket/Socket"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as ByteReader from "./internal/ByteReader.ts"
@@ -81,15 +81,35 @@ const connect = (endpoint: Endpoint): Effect.Effect<Connection, TransportError, 
       Effect.catch(pull, (error) => fromSocketError(error, context, isClosed))
     )
 
+    // Why the socket can take no more writes; undefined while it can. Node's own error, when there is
+    // one, says more than the writer's "socket closed".
+    const writeBlocked = (): TransportError | undefined => {
+      if (closed) return closedLocally()
+      const node = dialed.socket
+      if (node.errored) return fromNodeError(node.errored, { ...context, connected: true })
+      if (node.destroyed || node.writableEnded) {
+        return new ConnectionReset({ code: "EPIPE", reason: "the connection was closed by the peer" })
+      }
+      return undefined
+    }
+
     const write = (pieces: Uint8Array | ReadonlyArray<Uint8Array>): Effect.Effect<void, TransportError> =>
       Effect.suspend(() => {
-        // The socket's writer waits for a (re)connection once its reader is gone: fail instead.
-        if (closed) return Effect.fail(closedLocally())
+        // Checked first because the socket's writer would wait instead of failing: for a reconnection once
+        // its reader is gone, for a `drain` that never comes on a destroyed socket; and it takes the error
+        // value Node returns for a write on an ended socket for success.
+        const blocked = writeBlocked()
+        if (blocked !== undefined) return Effect.fail(blocked)
         const nonEmpty = toPieces(pieces).filter((piece) => piece.length > 0)
-        if (nonEmpty.length === 0) return Effect.void
-        return writer.writeAll(nonEmpty as unknown as NonEmptyReadonlyArray<Uint8Array>).pipe(
-          Effect.catch((error) => fromSocketError(error, context, isClosed)),
-          Effect.catchIf(Cause.isDone, () => Effect.fail(closedLocally()))
+        if (!Arr.isReadonlyArrayNonEmpty(nonEmpty)) return Effect.void
+        return writer.writeAll(nonEmpty).pipe(
+          Effect.catch((error) => {
+            const blocked = writeBlocked()
+            if (blocked !== undefined) return Effect.fail(blocked)
+            return fromSocketError(error, context, isClosed).pipe(
+              Effect.catchIf(Cause.isDone, () => Effect.fail(closedLocally()))
+            )
+          })
         )
       })
 

@@ -94,7 +94,10 @@ const connectWith = (options: MemoryOptions) =>
       reads: serverReader.reads,
       write: (bytes) =>
         Effect.sync(() => {
-          for (let at = 0; at < bytes.length; at += fragment) toClient.push(bytes.subarray(at, at + fragment))
+          if (bytes.length <= fragment) return toClient.push([bytes])
+          const pieces: Array<Uint8Array> = []
+          for (let at = 0; at < bytes.length; at += fragment) pieces.push(bytes.subarray(at, at + fragment))
+          toClient.push(pieces)
         }),
       end: Effect.sync(() => toClient.end()),
       reset: Effect.sync(() => reset(resetByPeer("connection reset by the in-memory server")))
@@ -131,7 +134,7 @@ const connectWith = (options: MemoryOptions) =>
       Effect.suspend(() => {
         if (closed) return Effect.fail(closedLocally())
         if (writeFailure !== undefined) return Effect.fail(writeFailure)
-        for (const piece of toPieces(pieces)) toServer.push(piece)
+        toServer.push(toPieces(pieces))
         return Effect.flatMap(toServer.awaitDrain(highWaterMark), () =>
           writeFailure !== undefined ? Effect.fail(writeFailure) : Effect.void)
       })

@@ -8,6 +8,7 @@
  * @internal
  */
 import { Effect, Pull, Stream } from "effect"
+import * as Arr from "effect/Array"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { UnexpectedEof } from "../TransportError.ts"
 
@@ -24,7 +25,9 @@ const empty = new Uint8Array(0)
 
 /** Builds a `ByteReader` over `pull`. One reader at a time. */
 export const make = <E>(pull: BytePull<E>): ByteReader<E> => {
+  // Buffered chunks are chunks[head..]; an index instead of shift() keeps byte-by-byte input linear.
   let chunks: Array<Uint8Array> = []
+  let head = 0
   let buffered = 0
 
   const append = (batch: NonEmptyReadonlyArray<Uint8Array>) => {
@@ -35,37 +38,60 @@ export const make = <E>(pull: BytePull<E>): ByteReader<E> => {
     }
   }
 
-  // Removes the first n bytes (n <= buffered), without copying when one chunk holds them all.
+  const clear = () => {
+    chunks = []
+    head = 0
+    buffered = 0
+  }
+
+  const dropFirst = () => {
+    head++
+    if (head === chunks.length) clear()
+    else if (head > 1024 && head * 2 > chunks.length) {
+      chunks = chunks.slice(head)
+      head = 0
+    }
+  }
+
+  // Removes the first n bytes (0 < n <= buffered), without copying when one chunk holds them all.
   const take = (n: number): Uint8Array => {
-    buffered -= n
-    const first = chunks[0]!
+    const first = chunks[head]!
     if (first.length >= n) {
-      if (first.length === n) chunks.shift()
-      else chunks[0] = first.subarray(n)
+      buffered -= n
+      if (first.length === n) dropFirst()
+      else chunks[head] = first.subarray(n)
       return first.subarray(0, n)
     }
     const out = new Uint8Array(n)
     let filled = 0
     while (filled < n) {
-      const chunk = chunks[0]!
+      const chunk = chunks[head]!
       const wanted = n - filled
       if (chunk.length <= wanted) {
         out.set(chunk, filled)
         filled += chunk.length
-        chunks.shift()
+        buffered -= chunk.length
+        dropFirst()
       } else {
         out.set(chunk.subarray(0, wanted), filled)
-        chunks[0] = chunk.subarray(wanted)
+        chunks[head] = chunk.subarray(wanted)
+        buffered -= wanted
         filled = n
       }
     }
     return out
   }
 
+  // Pulls until n bytes are buffered. At the end of the stream the partial bytes are consumed, as a
+  // socket's exact read consumes them.
   const fill = (n: number): Effect.Effect<void, E | UnexpectedEof> =>
     Effect.suspend(() =>
       buffered >= n ? Effect.void : pull.pipe(
-        Pull.catchDone(() => Effect.fail(new UnexpectedEof({ expected: n, received: buffered }))),
+        Pull.catchDone(() => {
+          const received = buffered
+          clear()
+          return Effect.fail(new UnexpectedEof({ expected: n, received }))
+        }),
         Effect.flatMap((batch) => {
           append(batch)
           return fill(n)
@@ -81,15 +107,14 @@ export const make = <E>(pull: BytePull<E>): ByteReader<E> => {
     })
 
   const next: BytePull<E> = Effect.suspend(() => {
-    if (chunks.length > 0) {
-      const out = chunks as unknown as NonEmptyReadonlyArray<Uint8Array>
-      chunks = []
-      buffered = 0
+    const out = head === 0 ? chunks : chunks.slice(head)
+    if (Arr.isArrayNonEmpty(out)) {
+      clear()
       return Effect.succeed(out)
     }
     return Effect.flatMap(pull, (batch): BytePull<E> => {
       const pieces = batch.filter((chunk) => chunk.length > 0)
-      return pieces.length > 0 ? Effect.succeed(pieces as unknown as NonEmptyReadonlyArray<Uint8Array>) : next
+      return Arr.isArrayNonEmpty(pieces) ? Effect.succeed(pieces) : next
     })
   })
 
@@ -98,4 +123,3 @@ export const make = <E>(pull: BytePull<E>): ByteReader<E> => {
     reads: Stream.fromPull(Effect.succeed(next))
   }
 }
-

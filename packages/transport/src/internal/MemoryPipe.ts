@@ -6,20 +6,21 @@
  * @internal
  */
 import { Cause, Effect, Exit } from "effect"
+import * as Arr from "effect/Array"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { BytePull } from "./ByteReader.ts"
 
 /** One direction of an in-memory connection. */
 export interface MemoryPipe<E> {
-  /** Queues bytes for the reader; ignored once the pipe is ended, aborted or failed. */
-  readonly push: (bytes: Uint8Array) => void
+  /** Queues chunks for the reader, in order; ignored once the pipe is ended, aborted or failed. */
+  readonly push: (pieces: ReadonlyArray<Uint8Array>) => void
   /** No more bytes: the reader gets what is queued, then the end. */
   readonly end: () => void
   /** Drops what is queued; the reader sees the end, writers are released. */
   readonly abort: () => void
   /** The reader's pending and next pulls fail with `error`; writers are released. */
   readonly fail: (error: E) => void
-  /** The next queued chunk, one at a time. */
+  /** Everything queued, as one batch of the chunks as they were pushed. */
   readonly pull: BytePull<E>
   /** Waits until at most `highWaterMark` bytes are queued, or nobody will read them any more. */
   readonly awaitDrain: (highWaterMark: number) => Effect.Effect<void>
@@ -27,13 +28,14 @@ export interface MemoryPipe<E> {
 
 /** Makes an open, empty pipe. */
 export const make = <E>(): MemoryPipe<E> => {
-  const chunks: Array<Uint8Array> = []
+  let chunks: Array<Uint8Array> = []
   let buffered = 0
   let state: "open" | "ended" | "aborted" = "open"
   let failure: { readonly error: E } | undefined
   const listeners = new Set<() => void>()
 
   const notify = () => {
+    if (listeners.size === 0) return
     for (const listener of [...listeners]) listener()
   }
 
@@ -56,15 +58,18 @@ export const make = <E>(): MemoryPipe<E> => {
     })
 
   const drop = () => {
-    chunks.length = 0
+    chunks = []
     buffered = 0
   }
 
   return {
-    push: (bytes) => {
-      if (state !== "open" || failure !== undefined || bytes.length === 0) return
-      chunks.push(bytes)
-      buffered += bytes.length
+    push: (pieces) => {
+      if (state !== "open" || failure !== undefined) return
+      for (const piece of pieces) {
+        if (piece.length === 0) continue
+        chunks.push(piece)
+        buffered += piece.length
+      }
       notify()
     },
     end: () => {
@@ -85,11 +90,11 @@ export const make = <E>(): MemoryPipe<E> => {
     },
     pull: when<NonEmptyReadonlyArray<Uint8Array>, E | Cause.Done>(() => {
       if (failure !== undefined) return Exit.fail(failure.error)
-      const chunk = chunks.shift()
-      if (chunk !== undefined) {
-        buffered -= chunk.length
+      const batch = chunks
+      if (Arr.isArrayNonEmpty(batch)) {
+        drop()
         notify()
-        return Exit.succeed([chunk])
+        return Exit.succeed(batch)
       }
       return state === "open" ? undefined : Exit.fail(Cause.Done())
     }),
