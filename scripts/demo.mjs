@@ -73,6 +73,8 @@ try {
   console.error(`demo failed: ${error.message}`)
   process.exitCode = 1
 } finally {
+  const exited = new Promise((resolve) => server.once("exit", resolve))
   server.kill("SIGTERM")
+  await exited
   rmSync(work, { recursive: true, force: true })
 }
