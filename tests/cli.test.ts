@@ -23,6 +23,7 @@ import {
   parseFlv,
   readFlv,
   removeTempDir,
+  runChecked,
   runCli,
   startNginx
 } from "./support/index.ts"
@@ -94,10 +95,12 @@ let silentServer: TcpServer
 let shortS1Server: TcpServer
 let closedPort: number
 let clip: string
-/** The tags of `clip` the CLI sends as frames: all but the AVC end-of-sequence tag, which carries no picture. */
+/** The tags of `clip` the CLI sends as frames: all of them, the AVC end-of-sequence tag ffmpeg writes last included. */
 let clipTags: number
 let clipSize: number
 let textFile: string
+/** Sorenson H.263 video (FLV CodecID 2, `ffmpeg -c:v flv1`): a real FLV whose video codec is not supported. */
+let h263: string
 let truncated: string
 /** The complete tags of `truncated` (before the cut). */
 let truncatedCompleteTags: ReadonlyArray<FlvTag>
@@ -109,16 +112,21 @@ beforeAll(async () => {
     makeFixture({ path: path.join(work, "clip.flv"), seconds: 2 }).then((f) => (clip = f)),
     startTcpServer(silent).then((s) => (silentServer = s)),
     startTcpServer(shortS1).then((s) => (shortS1Server = s)),
-    freePort().then((p) => (closedPort = p))
+    freePort().then((p) => (closedPort = p)),
+    runChecked("ffmpeg", [
+      "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+      "-t", "1", "-c:v", "flv1", "-f", "flv", path.join(work, "h263.flv")
+    ]).then(() => (h263 = path.join(work, "h263.flv")))
   ])
   for (const r of results) if (r.status === "rejected") throw r.reason
 
   const data = await fs.readFile(clip)
   const source = parseFlv(data)
-  // FlvDemuxer drops AVC end-of-sequence tags (AVCPacketType 2) by design: ffmpeg writes one at the very end.
+  // ffmpeg writes one AVC end-of-sequence tag (AVCPacketType 2), at the very end; FlvDemuxer forwards it
+  // as an endOfSequence frame, so every tag is a frame.
   const endOfSequence = source.tags.filter((t) => t.track === "video" && t.body[1] === 2)
   expect(endOfSequence.map((t) => source.tags.indexOf(t))).toEqual([source.tags.length - 1])
-  clipTags = source.tags.length - endOfSequence.length
+  clipTags = source.tags.length
   clipSize = data.length
 
   textFile = path.join(work, "notes.txt")
@@ -267,6 +275,36 @@ describe.concurrent("invalid input media exits 3", () => {
   })
 
   for (const transport of transports) {
+    it(`an unsupported video codec, Sorenson H.263 (${transport}), --json: InvalidMedia naming it, no video sent`, async () => {
+      const key = `${KEY}-h263-${transport}`
+      const run = await runCli(["publish", h263, nginx.url(key), "--json", "--transport", transport, "--retries", "2"])
+      expectFailed(run, 3, {
+        _tag: "InvalidMedia",
+        source: h263,
+        // the codec by name, and what is supported instead
+        reason: expect.stringMatching(/Sorenson H\.263.*H\.264/),
+        offset: expect.any(Number)
+      })
+      // An input error is not retried.
+      expect(run.summary!.attempts as number, show(run)).toBeLessThanOrEqual(1)
+      // No video reached the server. (The publish itself does start: the first frame, read before connecting,
+      // is onMetaData; nginx leaves an empty recording.)
+      const recording = await nginx.waitForRecording(key).catch(() => undefined)
+      if (recording !== undefined && (await fs.stat(recording)).size > 0) {
+        expect((await readFlv(recording)).tags.filter((t) => t.track === "video"), show(run)).toEqual([])
+      }
+    })
+
+    it(`an unsupported video codec (${transport}), human: one \`error:\` line naming the codec and what is supported`, async () => {
+      const run = await runCli(["publish", h263, nginx.url(`${KEY}-h263-human-${transport}`), "--transport", transport])
+      expect(run.code, show(run)).toBe(3)
+      expect(run.stdout, show(run)).toBe("")
+      const lines = run.stderr.split("\n").filter((line) => line.trim() !== "")
+      expect(lines, show(run)).toHaveLength(1)
+      expect(lines[0], show(run)).toMatch(/^error: .*h263\.flv.*unsupported video codec Sorenson H\.263.*only H\.264/)
+      expectNoKey(run)
+    })
+
     it(`a truncated FLV (${transport}): InvalidMedia, and the server got at most the complete tags`, async () => {
       const key = `${KEY}-truncated-${transport}`
       const run = await runCli(["publish", truncated, nginx.url(key), "--json", "--transport", transport])

@@ -21,24 +21,35 @@ export interface Output {
 }
 
 /**
- * Makes the printer. `secret` (the stream key) is masked in every line.
+ * Makes the printer. Every secret (the stream key of each URL: the primary and the backups) is masked in
+ * every line.
  *
  * @since 0.1.0
  */
-export const make = (options: { readonly json: boolean; readonly secret: string }): Output => {
-  const mask = (text: string) => options.secret === "" ? text : Url.maskText(text, options.secret)
+export const make = (options: { readonly json: boolean; readonly secrets: ReadonlyArray<string> }): Output => {
+  const secrets = options.secrets.filter((secret) => secret !== "").sort((a, b) => b.length - a.length)
+  const mask = (text: string) => secrets.reduce((masked, secret) => Url.maskText(masked, secret), text)
   const stdout = (line: string) => Effect.sync(() => void process.stdout.write(mask(line) + "\n"))
   const stderr = (text: string) => Effect.sync(() => void process.stderr.write(mask(text)))
   const tty = process.stderr.isTTY === true
   let progressShown = false
   let lastFailure = ""
+  /** The attempt a `Reconnecting` line already announced. */
+  let announced = 0
 
   if (options.json) {
     const json = (value: Record<string, unknown>) => stdout(JSON.stringify(value))
     return {
       event: (event) => json(eventJson(event)),
       progress: (stats, elapsedMs) =>
-        json({ event: "progress", frames: stats.frames, bytes: stats.bytes, mediaTime: stats.lastDts, elapsedMs }),
+        json({
+          event: "progress",
+          frames: stats.frames,
+          bytes: stats.bytes,
+          mediaTime: stats.lastDts,
+          reconnects: stats.reconnects,
+          elapsedMs
+        }),
       summary: (stats, elapsedMs, error) =>
         json({
           event: "summary",
@@ -46,6 +57,8 @@ export const make = (options: { readonly json: boolean; readonly secret: string 
           frames: stats.frames,
           bytes: stats.bytes,
           attempts: stats.attempts,
+          reconnects: stats.reconnects,
+          dropped: stats.dropped,
           transport: stats.transport ?? null,
           elapsedMs,
           ...(error === undefined ? {} : { error: errorJson(error) })
@@ -65,8 +78,13 @@ export const make = (options: { readonly json: boolean; readonly secret: string 
         // A failed attempt is told when a retry follows; the last failure is the summary's error line.
         case "AttemptFailed":
           return Effect.sync(() => void (lastFailure = event.error.message))
+        case "Reconnecting":
+          announced = event.attempt
+          return clearProgress().pipe(
+            Effect.andThen(stderr(`connection lost: ${event.error.message}\nreconnecting (attempt ${event.attempt})\n`))
+          )
         case "Connecting":
-          return event.attempt > 1
+          return event.attempt > 1 && event.attempt !== announced
             ? clearProgress().pipe(Effect.andThen(stderr(`attempt ${event.attempt - 1} failed: ${lastFailure}\nretrying (attempt ${event.attempt})\n`)))
             : Effect.void
         default:
@@ -81,7 +99,10 @@ export const make = (options: { readonly json: boolean; readonly secret: string 
     summary: (stats, elapsedMs, error) =>
       clearProgress().pipe(Effect.andThen(
         error === undefined
-          ? stderr(`published ${stats.frames} frames, ${formatBytes(stats.bytes)} in ${(elapsedMs / 1000).toFixed(1)} s over ${stats.transport}\n`)
+          ? stderr(
+            `published ${stats.frames} frames, ${formatBytes(stats.bytes)} in ${(elapsedMs / 1000).toFixed(1)} s` +
+              `${recovered(stats)} over ${stats.transport}\n`
+          )
           : stderr(`error: ${messageOf(error)}\n`)
       ))
   }
@@ -95,6 +116,8 @@ const eventJson = (event: Publisher.PublishEvent): Record<string, unknown> => {
       return { event: "publishing", streamId: event.streamId }
     case "AttemptFailed":
       return { event: "attempt_failed", attempt: event.attempt, error: errorJson(event.error) }
+    case "Reconnecting":
+      return { event: "reconnecting", attempt: event.attempt, error: errorJson(event.error) }
     case "Finished":
       return { event: "finished" }
   }
@@ -110,6 +133,13 @@ export const progressLine = (stats: Publisher.PublishStats, elapsedMs: number): 
   const clock = [Math.floor(s / 3600), Math.floor(s / 60) % 60, s % 60].map((n) => String(n).padStart(2, "0")).join(":")
   const mbps = elapsedMs > 0 ? (stats.bytes * 8) / (elapsedMs * 1000) : 0
   return `${clock}  frames ${stats.frames}  ${mbps.toFixed(2)} Mb/s  ${formatBytes(stats.bytes)}`
+}
+
+/** ` (1 reconnect, 12 frames dropped)` when the publish reconnected; empty otherwise. */
+const recovered = (stats: Publisher.PublishStats): string => {
+  if (stats.reconnects === 0 && stats.dropped === 0) return ""
+  const reconnects = `${stats.reconnects} reconnect${stats.reconnects === 1 ? "" : "s"}`
+  return stats.dropped === 0 ? ` (${reconnects})` : ` (${reconnects}, ${stats.dropped} frames dropped)`
 }
 
 const formatBytes = (n: number): string =>

@@ -4,13 +4,24 @@
  * @since 0.1.0
  */
 import { MediaSource, Publisher, Url } from "@effect-rtmp/core"
-import { layerBlocking, layerCoroutine } from "@effect-rtmp/transport"
-import { Duration, Effect, Fiber, Option, Schedule } from "effect"
+import { layerBlocking, layerCoroutine, makeBlocking } from "@effect-rtmp/transport"
+import { Cause, Duration, Effect, Exit, Option, Schedule } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { ExitCode } from "./ExitCode.ts"
+import { ExitCode, forSignal } from "./ExitCode.ts"
 import * as Output from "./Output.ts"
+import { Interrupted, type Signal } from "./Signals.ts"
 
-const transports = { coroutine: layerCoroutine, blocking: layerBlocking } as const
+/**
+ * The socket implementations `--transport` chooses from: `auto` is coroutine, falling back to blocking
+ * after a transport-level failure before publishing starts.
+ *
+ * @since 0.2.0
+ */
+export const transports = {
+  coroutine: { layer: layerCoroutine, fallback: undefined },
+  blocking: { layer: layerBlocking, fallback: undefined },
+  auto: { layer: layerCoroutine, fallback: makeBlocking }
+} as const
 
 /**
  * The parsed command line of `publish`.
@@ -20,6 +31,7 @@ const transports = { coroutine: layerCoroutine, blocking: layerBlocking } as con
 export interface PublishArgs {
   readonly input: string
   readonly url: string
+  readonly backup?: ReadonlyArray<string> | undefined
   readonly transport: keyof typeof transports
   readonly realtime: boolean
   readonly ca: Option.Option<string>
@@ -30,61 +42,119 @@ export interface PublishArgs {
 }
 
 /**
- * Runs a publish as the CLI does (output, summary) and returns the process exit code.
+ * How a run learns about signals and reports its exit code when it is interrupted (then the value it
+ * returns is never seen: `NodeRuntime.runMain` interrupted the program).
+ *
+ * @since 0.2.0
+ */
+export interface RunContext {
+  /** The signal that interrupted the run, if one did. Default: none known (reported as SIGINT). */
+  readonly signal?: (() => Signal | undefined) | undefined
+  /** Receives the exit code once the summary is printed, also when the run was interrupted. */
+  readonly onExitCode?: ((code: number) => void) | undefined
+}
+
+const exitCodeOf = (error: unknown): number => {
+  if (error === undefined) return ExitCode.Ok
+  const tag = (error as { _tag?: unknown })._tag
+  if (tag === "InvalidUrl") return ExitCode.Usage
+  if (tag === "InvalidMedia") return ExitCode.InvalidInput
+  if (error instanceof Interrupted) return forSignal(error.signal)
+  return ExitCode.Failed
+}
+
+/**
+ * Runs a publish as the CLI does (output, summary) and returns the process exit code. When interrupted
+ * (Ctrl-C, SIGTERM), the publish ends the stream on the server, the summary is still printed with status
+ * `failed` and error `Interrupted { signal }`, and the exit code (130 / 143) goes to `onExitCode`.
  *
  * @since 0.1.0
  */
-export const run = (args: PublishArgs): Effect.Effect<number> =>
+export const run = (args: PublishArgs, context: RunContext = {}): Effect.Effect<number> =>
   Effect.gen(function*() {
-    const target = yield* Effect.result(Url.parse(args.url))
-    const secret = target._tag === "Success" ? target.success.streamKey : ""
-    const output = Output.make({ json: args.json, secret })
+    const urls = [args.url, ...(args.backup ?? [])]
+    const parsed = urls.map((url) => Url.parseResult(url))
+    const output = Output.make({
+      json: args.json,
+      secrets: parsed.map((target) => target._tag === "Success" ? target.success.streamKey : "")
+    })
     const stats = Publisher.makeStats()
     const started = Date.now()
     const elapsed = () => Date.now() - started
-    if (target._tag === "Failure") {
-      yield* output.summary(stats, 0, target.failure)
+    const invalid = parsed.find((target) => target._tag === "Failure")
+    if (invalid !== undefined && invalid._tag === "Failure") {
+      yield* output.summary(stats, 0, invalid.failure)
+      context.onExitCode?.(ExitCode.Usage)
       return ExitCode.Usage
     }
 
-    const ticker = yield* Effect.forkChild(
-      Effect.repeat(Effect.suspend(() => output.progress(stats, elapsed())), Schedule.spaced("1 second")).pipe(
-        Effect.delay("1 second")
+    const transport = transports[args.transport]
+    const publish = Effect.scoped(Effect.gen(function*() {
+      yield* Effect.forkScoped(
+        Effect.repeat(Effect.suspend(() => output.progress(stats, elapsed())), Schedule.spaced("1 second")).pipe(
+          Effect.delay("1 second")
+        )
       )
-    )
-    const published = yield* Effect.result(
-      Publisher.publish(args.url, MediaSource.frames(args.input), {
+      return yield* Publisher.publish(args.url, MediaSource.frames(args.input), {
+        backups: args.backup,
+        fallbackTransport: transport.fallback,
         realtime: args.realtime,
         retries: args.retries,
         timeout: Option.getOrUndefined(Option.map(args.timeout, Duration.seconds)),
         tls: { ca: Option.getOrUndefined(Option.map(args.ca, (pem) => [pem])), insecure: args.insecure },
         stats,
         onEvent: output.event
-      }).pipe(Effect.provide(transports[args.transport]))
+      }).pipe(Effect.provide(transport.layer))
+    }))
+
+    // Uninterruptible around the publish (which itself stays interruptible): a signal interrupts the
+    // publish, whose finalizers end the stream and close the connection, and the summary still prints.
+    return yield* Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function*() {
+        const exit = yield* Effect.exit(restore(publish))
+        const error = Exit.isSuccess(exit)
+          ? undefined
+          : Cause.hasInterrupts(exit.cause)
+          ? new Interrupted({ signal: context.signal?.() ?? "SIGINT" })
+          : Option.getOrUndefined(Cause.findErrorOption(exit.cause))
+        if (Exit.isFailure(exit) && error === undefined) {
+          // A defect: not a contract failure, but still a summary and a failure exit code.
+          yield* output.summary(stats, elapsed(), { _tag: "Defect", message: Cause.pretty(exit.cause) })
+          context.onExitCode?.(ExitCode.Failed)
+          return ExitCode.Failed
+        }
+        yield* output.summary(stats, elapsed(), error)
+        const code = exitCodeOf(error)
+        context.onExitCode?.(code)
+        return code
+      })
     )
-    yield* Fiber.interrupt(ticker)
-    const error = published._tag === "Failure" ? published.failure : undefined
-    yield* output.summary(stats, elapsed(), error)
-    if (error === undefined) return ExitCode.Ok
-    if (error._tag === "InvalidUrl") return ExitCode.Usage
-    if (error._tag === "InvalidMedia") return ExitCode.InvalidInput
-    return ExitCode.Failed
   })
 
 /**
- * The `publish` command definition; its handler yields the exit code to the caller through `onExit`.
+ * The `publish` command definition; its handler yields the exit code to the caller through `onExit`
+ * (also when the run is interrupted by a signal, whose name `signal` tells).
  *
  * @since 0.1.0
  */
-export const make = (onExit: (code: number) => void) =>
+export const make = (onExit: (code: number) => void, signal?: () => Signal | undefined) =>
   Command.make("publish", {
     input: Argument.String("input").pipe(Argument.withDescription("An FLV file, or - for stdin")),
     url: Argument.String("url").pipe(
       Argument.withDescription("rtmp://host[:port]/app/streamKey or rtmps://host[:port]/app/streamKey")
     ),
-    transport: Flag.Literals("transport", ["coroutine", "blocking"]).pipe(
+    backup: Flag.String("backup").pipe(
+      Flag.atLeast(0),
+      Flag.withDescription(
+        "A backup ingest URL (repeatable): attempts go to the URL, then each backup in turn, then the URL again"
+      )
+    ),
+    transport: Flag.Literals("transport", ["coroutine", "blocking", "auto"]).pipe(
       Flag.withDefault("coroutine" as const),
-      Flag.withDescription("Socket implementation: coroutine (non-blocking, default) or blocking (exact reads)")
+      Flag.withDescription(
+        "Socket implementation: coroutine (non-blocking, default), blocking (exact reads), or auto (coroutine, " +
+          "then blocking after a transport failure before publishing starts)"
+      )
     ),
     realtime: Flag.Boolean("realtime").pipe(Flag.withDefault(false), Flag.withDescription("Pace frames by their timestamps, like ffmpeg -re")),
     ca: Flag.FileText("ca").pipe(Flag.optional, Flag.withDescription("Extra trusted CA certificate (PEM) for rtmps")),
@@ -97,9 +167,12 @@ export const make = (onExit: (code: number) => void) =>
     retries: Flag.Int("retries").pipe(
       Flag.filter((n) => n >= 0, () => "a whole number, 0 or more"),
       Flag.withDefault(0),
-      Flag.withDescription("Retry retryable failures up to N times (N+1 attempts)")
+      Flag.withDescription(
+        "Retry retryable failures up to N times in a row (N+1 attempts), also after media flowed (reconnect " +
+          "and resume); the count starts again after 30 s of stable publishing"
+      )
     ),
     json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("One JSON object per line on stdout; the last is the summary"))
-  }, (args) => Effect.map(run(args), onExit)).pipe(
+  }, (args) => Effect.asVoid(run(args, { signal, onExitCode: onExit }))).pipe(
     Command.withDescription("Publish an FLV file or stdin to an RTMP or RTMPS ingest")
   )

@@ -5,16 +5,18 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Console, Effect } from "effect"
+import { Cause, Console, Effect, Exit } from "effect"
 import { CliOutput, Command } from "effect/cli"
-import { ExitCode } from "./ExitCode.ts"
+import { ExitCode, forSignal } from "./ExitCode.ts"
 import * as PublishCommand from "./PublishCommand.ts"
+import * as Signals from "./Signals.ts"
 
 let exitCode: number = ExitCode.Ok
+const signals = Signals.install()
 
 const cli = Command.make("effect-rtmp").pipe(
   Command.withDescription("RTMP/RTMPS publishing client"),
-  Command.withSubcommands([PublishCommand.make((code) => (exitCode = code))])
+  Command.withSubcommands([PublishCommand.make((code) => (exitCode = code), signals.received)])
 )
 
 /**
@@ -38,6 +40,15 @@ const main = Command.run(cli, { version: "0.1.0" }).pipe(
   Effect.provide([NodeServices.layer, presenter])
 )
 
+// On SIGINT / SIGTERM runMain interrupts `main`: the publish command still prints its summary and sets
+// the exit code (130 / 143) before the interruption completes.
 NodeRuntime.runMain(main, {
-  teardown: (exit, onExit) => onExit(exit._tag === "Success" && typeof exit.value === "number" ? exit.value : ExitCode.Failed)
+  teardown: (exit, onExit) =>
+    onExit(
+      Exit.isSuccess(exit) && typeof exit.value === "number"
+        ? exit.value
+        : Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)
+        ? exitCode !== ExitCode.Ok ? exitCode : forSignal(signals.received() ?? "SIGINT")
+        : ExitCode.Failed
+    )
 })

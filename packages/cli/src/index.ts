@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
-export { ExitCode } from "./ExitCode.ts"
+export { ExitCode, forSignal } from "./ExitCode.ts"
 export * as Output from "./Output.ts"
 export * as PublishCommand from "./PublishCommand.ts"
+export * as Signals from "./Signals.ts"

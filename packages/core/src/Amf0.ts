@@ -238,7 +238,9 @@ export const encode = (values: ReadonlyArray<Amf0Value>): Uint8Array => {
 // ---------------------------------------------------------------------------------------------------------
 
 /**
- * Options of {@link decode}. `maxDepth` bounds the nesting of objects and arrays (default 64).
+ * Options of {@link decode}. `maxDepth` bounds the nesting of objects and arrays (default 64). Decoding
+ * recurses once per level: with a `maxDepth` in the thousands, deep input can exhaust the stack first, which
+ * still gives a `ProtocolError`, never a throw.
  *
  * @since 0.1.0
  */

@@ -42,8 +42,11 @@ import { ProtocolError } from "./RtmpError.ts"
  * - `maxBufferedBytes`: how many bytes of incomplete messages may be held across all chunk streams
  *   (default 64 MiB).
  *
- * Memory for a message grows with the bytes actually received (at most 64 KiB ahead), so a peer cannot make
- * the decoder allocate by announcing long messages it never sends.
+ * Memory for a message grows with the bytes actually received (in powers of two from 64 KiB, never past the
+ * message length), so a peer cannot make the decoder allocate by announcing long messages it never sends.
+ * `maxBufferedBytes` is checked when each chunk header is read, against what the message's buffer will hold
+ * at the end of that chunk: whether a peer passes it depends only on the bytes it sends, never on how they
+ * were split into reads, and the decoder fails before allocating past it.
  *
  * @since 0.1.0
  */
@@ -83,6 +86,12 @@ export interface ChunkDecoder {
   readonly push: (bytes: Uint8Array) => Result.Result<ReadonlyArray<DecodedMessage>, ProtocolError>
   /** The incoming chunk size currently in force (128 until the peer sends Set Chunk Size). */
   readonly chunkSize: number
+  /**
+   * The bytes the decoder holds between pushes: the buffers of incomplete messages and the start of a chunk
+   * header still waiting for its end (at most 17 bytes). For tests and monitoring; it never exceeds
+   * `maxBufferedBytes` + 17.
+   */
+  readonly bufferedBytes: number
 }
 
 /** The state of one incoming chunk stream: its last header and its incomplete message, if any. */
@@ -101,10 +110,24 @@ interface ChunkStreamState {
   inProgress: boolean
   received: number
   buffer: Uint8Array | undefined
+  /** What this message counts against `maxBufferedBytes`: its buffer's capacity at the end of the chunk. */
+  charged: number
 }
 
 const INITIAL_BUFFER = 64 * 1024
 const MAX_HEADER = 3 + 11 + 4
+
+/**
+ * The buffer capacity of a message of `length` bytes once `received` of them have arrived: the message
+ * length, or a power of two from 64 KiB. A function of the two numbers only, so that the memory charged for a
+ * message does not depend on how its bytes were split into reads.
+ */
+const capacityFor = (received: number, length: number): number => {
+  if (received >= length) return length
+  let capacity = INITIAL_BUFFER
+  while (capacity < received) capacity *= 2
+  return capacity < length ? capacity : length
+}
 
 /**
  * Creates a decoder for a new connection (incoming chunk size 128).
@@ -123,7 +146,7 @@ export const make = (limits?: DecoderLimits): ChunkDecoder => {
   /** The chunk stream whose chunk payload is being read, with the bytes left in that chunk. */
   let current: ChunkStreamState | undefined
   let chunkRemaining = 0
-  /** Capacity of the buffers of incomplete messages. */
+  /** What the incomplete messages are charged against maxBufferedBytes (see `ChunkStreamState.charged`). */
   let buffered = 0
 
   // Input queue: received pieces, consumed from the front without concatenation.
@@ -204,7 +227,8 @@ export const make = (limits?: DecoderLimits): ChunkDecoder => {
   }
 
   const releaseBuffer = (state: ChunkStreamState): void => {
-    if (state.buffer !== undefined) buffered -= state.buffer.length
+    buffered -= state.charged
+    state.charged = 0
     state.buffer = undefined
     state.received = 0
     state.inProgress = false
@@ -251,13 +275,9 @@ export const make = (limits?: DecoderLimits): ChunkDecoder => {
         const needed = state.received + n
         let buffer = state.buffer
         if (buffer === undefined || buffer.length < needed) {
-          const capacity = Math.min(state.length, Math.max(needed, INITIAL_BUFFER, (buffer?.length ?? 0) * 2))
-          const grown = new Uint8Array(capacity)
+          // At most state.charged, already checked against maxBufferedBytes when the chunk header was read.
+          const grown = new Uint8Array(capacityFor(needed, state.length))
           if (buffer !== undefined) grown.set(buffer.subarray(0, state.received))
-          buffered += capacity - (buffer?.length ?? 0)
-          if (buffered > maxBufferedBytes) {
-            return fail(`incomplete messages hold more than ${maxBufferedBytes} bytes`)
-          }
           buffer = grown
           state.buffer = grown
         }
@@ -322,7 +342,8 @@ export const make = (limits?: DecoderLimits): ChunkDecoder => {
           extended: false,
           inProgress: false,
           received: 0,
-          buffer: undefined
+          buffer: undefined,
+          charged: 0
         }
         states.set(csid, state)
       }
@@ -359,29 +380,58 @@ export const make = (limits?: DecoderLimits): ChunkDecoder => {
         }
         state.inProgress = true
         state.received = 0
-        if (length <= chunkSize) {
-          const whole = contiguous(length)
-          if (whole !== undefined) {
-            const error = complete(state, whole, out)
-            if (error !== undefined) return fail(error)
-            continue
-          }
-        }
       } else {
         // The next chunk of the message in progress.
         advance(headerSize)
       }
-      current = state
       const left = state.length - state.received
-      chunkRemaining = left < chunkSize ? left : chunkSize
+      const chunk = left < chunkSize ? left : chunkSize
+      // Charge the buffer this message will need at the end of the chunk, before any of it is allocated (also
+      // when the message then arrives whole and needs none: the outcome must not depend on the reads' split).
+      const charge = capacityFor(state.received + chunk, state.length)
+      if (charge > state.charged) {
+        buffered += charge - state.charged
+        state.charged = charge
+        if (buffered > maxBufferedBytes) {
+          return fail(`incomplete messages hold more than ${maxBufferedBytes} bytes`)
+        }
+      }
+      if (chunk === state.length) {
+        // A message in one chunk that arrived whole: hand out a view of it, no copy.
+        const whole = contiguous(chunk)
+        if (whole !== undefined) {
+          const error = complete(state, whole, out)
+          if (error !== undefined) return fail(error)
+          continue
+        }
+      }
+      current = state
+      chunkRemaining = chunk
+    }
+    // What is left is the start of a chunk header (fewer than MAX_HEADER bytes): keep a copy rather than a
+    // reference into the caller's (possibly large) buffer.
+    if (available > 0) {
+      peek(available)
+      pieces = [scratch.slice(0, available)]
+      head = 0
+      headOffset = 0
     }
     return Result.succeed(out)
+  }
+
+  const bufferedBytes = (): number => {
+    let held = available
+    for (const state of states.values()) if (state.buffer !== undefined) held += state.buffer.length
+    return held
   }
 
   return {
     push,
     get chunkSize() {
       return chunkSize
+    },
+    get bufferedBytes() {
+      return bufferedBytes()
     }
   }
 }

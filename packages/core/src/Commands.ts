@@ -38,12 +38,103 @@ const command = (
 })
 
 /**
- * `connect(app, type: nonprivate, flashVer, tcUrl)`, transaction 1: the first command of a session.
+ * Enhanced RTMP FourCcInfoMask: the capability flags of each FourCC in `videoFourCcInfoMap` /
+ * `audioFourCcInfoMap` of the connect command object (E-RTMP v2, "Enhancing NetConnection connect Command").
  *
  * @since 0.1.0
  */
-export const connect = (url: RtmpUrl): RtmpMessage =>
-  command("connect", 1, { app: url.app, type: "nonprivate", flashVer, tcUrl: url.tcUrl }, [])
+export const FourCcInfoMask = {
+  /** Can decode (play) the codec. */
+  CanDecode: 0x01,
+  /** Can encode the codec: produce it into a stream, which is what a publisher declares. */
+  CanEncode: 0x02,
+  /** Can forward the codec without decoding it (servers, relays, recorders; often as the `"*"` key). */
+  CanForward: 0x04
+} as const
+
+/**
+ * Enhanced RTMP CapsExMask: the flags of `capsEx` in the connect command object.
+ *
+ * @since 0.1.0
+ */
+export const CapsExMask = {
+  /** Handles `onStatus` `NetConnection.Connect.ReconnectRequest`. */
+  Reconnect: 0x01,
+  /** Multitrack audio and video (`AvMultitrackType`). */
+  Multitrack: 0x02,
+  /** Can parse (here: writes) the ModEx signal. */
+  ModEx: 0x04,
+  /** ModEx TimestampOffsetNano. */
+  TimestampNanoOffset: 0x08
+} as const
+
+/**
+ * The video FourCCs this client can send (`FlvMuxer` writes every one of them), in the order `fourCcList`
+ * announces them.
+ *
+ * @since 0.1.0
+ */
+export const videoFourCcs: ReadonlyArray<string> = ["av01", "vp09", "vp08", "hvc1", "avc1", "vvc1"]
+
+/**
+ * The audio FourCCs this client can send, in the order `fourCcList` announces them.
+ *
+ * @since 0.1.0
+ */
+export const audioFourCcs: ReadonlyArray<string> = ["Opus", "fLaC", "ac-3", "ec-3", "mp4a", ".mp3"]
+
+const infoMap = (fourCcs: ReadonlyArray<string>, flags: number): Amf0.Amf0Object =>
+  Object.fromEntries(fourCcs.map((fourCc) => [fourCc, flags]))
+
+/**
+ * The Enhanced RTMP properties a publisher adds to the connect command object (E-RTMP v2):
+ *
+ * - `fourCcList`: strict array of every FourCC it can send (the v1 form, which servers still read);
+ * - `videoFourCcInfoMap` / `audioFourCcInfoMap`: each of those FourCCs with `FourCcInfoMask.CanEncode`, the
+ *   capability of a client that produces the codec into its stream (it neither decodes nor forwards
+ *   arbitrary codecs: no `"*"` key);
+ * - `capsEx`: `Reconnect | Multitrack | ModEx | TimestampNanoOffset` (15): it follows a
+ *   `NetConnection.Connect.ReconnectRequest`, can send multitrack messages and the ModEx
+ *   TimestampOffsetNano signal.
+ *
+ * @since 0.1.0
+ */
+export const enhancedCapabilities: Amf0.Amf0Object = {
+  fourCcList: [...videoFourCcs, ...audioFourCcs],
+  videoFourCcInfoMap: infoMap(videoFourCcs, FourCcInfoMask.CanEncode),
+  audioFourCcInfoMap: infoMap(audioFourCcs, FourCcInfoMask.CanEncode),
+  capsEx: CapsExMask.Reconnect | CapsExMask.Multitrack | CapsExMask.ModEx | CapsExMask.TimestampNanoOffset
+}
+
+/**
+ * Options of {@link connect}.
+ *
+ * @since 0.1.0
+ */
+export interface ConnectOptions {
+  /**
+   * Advertise Enhanced RTMP ({@link enhancedCapabilities}) in the command object. Default true. `false`
+   * sends the legacy object only (`app`, `type`, `flashVer`, `tcUrl`), for old servers that refuse
+   * properties they do not know.
+   */
+  readonly enhanced?: boolean | undefined
+}
+
+/**
+ * `connect(app, type: nonprivate, flashVer, tcUrl)`, transaction 1: the first command of a session, with
+ * the Enhanced RTMP capabilities of a publisher after the legacy properties ({@link enhancedCapabilities}:
+ * `fourCcList`, `videoFourCcInfoMap`, `audioFourCcInfoMap`, `capsEx`) unless `enhanced: false`.
+ *
+ * @since 0.1.0
+ */
+export const connect = (url: RtmpUrl, options?: ConnectOptions): RtmpMessage =>
+  command("connect", 1, {
+    app: url.app,
+    type: "nonprivate",
+    flashVer,
+    tcUrl: url.tcUrl,
+    ...(options?.enhanced === false ? {} : enhancedCapabilities)
+  }, [])
 
 /**
  * `releaseStream(null, streamKey)`: asks the server to drop a stale publisher of the same name. Most

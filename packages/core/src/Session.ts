@@ -1,17 +1,19 @@
 /**
  * The publish session: the state machine of an RTMP publisher on one open connection.
  *
- * handshake -> Set Chunk Size + connect -> releaseStream + FCPublish + createStream -> publish ->
- * (media, sent by the caller) -> FCUnpublish + deleteStream. A reader fiber decodes what the server
- * sends: it answers pings, acknowledges per the server's window, and turns `_error` / error `onStatus`
- * into a typed `Rejected` that stops the session.
+ * handshake -> Set Chunk Size + connect -> Window Acknowledgement Size + releaseStream + FCPublish +
+ * createStream -> publish -> (media, sent by the caller) -> FCUnpublish + deleteStream. A reader fiber
+ * decodes what the server sends: it answers pings, acknowledges per the server's window, counts the
+ * server's Acknowledgements of our bytes (`acknowledged`, for the replay buffer), and turns `_error` /
+ * error `onStatus` into a typed `Rejected` that stops the session.
  *
  * @since 0.1.0
  */
 import type { Connection, TransportError } from "@effect-rtmp/transport"
 import { ConnectionReset, Timeout } from "@effect-rtmp/transport"
-import { Cause, Duration, Effect, Queue, Semaphore, Stream } from "effect"
+import { Cause, Deferred, Duration, Effect, Queue, Semaphore, Stream } from "effect"
 import type { Scope } from "effect"
+import * as Acknowledgements from "./Acknowledgements.ts"
 import * as ChunkDecoder from "./ChunkDecoder.ts"
 import * as ChunkEncoder from "./ChunkEncoder.ts"
 import * as Commands from "./Commands.ts"
@@ -38,6 +40,17 @@ export interface SessionOptions {
   readonly chunkSize?: number | undefined
   /** Limit for the handshake, each awaited reply and each write. Default 10 seconds. */
   readonly timeout?: Duration.Input | undefined
+  /**
+   * Window Acknowledgement Size announced to the server after connect: the server acknowledges each time
+   * it received this many more bytes (what tells the replay buffer which frames were delivered).
+   * Default 1 000 000; 0 announces nothing.
+   */
+  readonly windowAckSize?: number | undefined
+  /**
+   * How long `finish` waits for a server that answers pings to confirm the end of the stream. Default: 2 s,
+   * at most `timeout`.
+   */
+  readonly finishWait?: Duration.Input | undefined
 }
 
 /**
@@ -48,17 +61,47 @@ export interface SessionOptions {
 export interface Session {
   /** The message stream id the server gave in its `createStream` result. */
   readonly streamId: number
-  /** Chunks and writes the messages, in order, as one write. */
-  readonly send: (messages: ReadonlyArray<RtmpMessage>) => Effect.Effect<void, SessionError>
+  /**
+   * Chunks and writes the messages, in order, as one write. Succeeds with the byte offset (in `bytesSent`
+   * terms) at which each message ended.
+   */
+  readonly send: (messages: ReadonlyArray<RtmpMessage>) => Effect.Effect<ReadonlyArray<number>, SessionError>
   /** Fails as soon as the server rejects the publish or the connection ends; never succeeds. */
   readonly watch: Effect.Effect<never, SessionError>
   /** Bytes written to the connection so far (after the handshake). */
   readonly bytesSent: () => number
-  /** FCUnpublish + deleteStream: the server ends the publish and closes its recording. */
+  /**
+   * Bytes of `bytesSent` the server has acknowledged receiving, a lower bound (see `Acknowledgements`);
+   * 0 while it sent no Acknowledgement.
+   */
+  readonly acknowledged: () => number
+  /**
+   * FCUnpublish + deleteStream: the server ends the publish and closes its recording. Then, with a
+   * server that answers Ping Requests (the session sends one after connect to find out: nginx-rtmp and
+   * SRS do, node-media-server does not), waits at most `finishWait` for it to confirm it has read
+   * everything: the Ping Response to a Ping Request sent right after deleteStream, `onStatus
+   * NetStream.Unpublish.Success`, or the end of the connection. Closing before that can lose the last
+   * frames: a socket closed with unread data resets the connection, and the server drops what it had
+   * not read yet.
+   */
   readonly finish: Effect.Effect<void, SessionError>
 }
 
 const defaultChunkSize = 4096
+const defaultWindowAckSize = 1_000_000
+const defaultFinishWait = Duration.seconds(2)
+/** The timestamp of the Ping Request sent after connect, to learn whether the server answers pings. */
+const probeTimestamp = 0x0e11_0000
+
+/** What the reader needs to know of the session's Ping Requests. */
+interface Pong {
+  readonly probe: number
+  /** The server answered the probe. */
+  answered: boolean
+  /** The timestamp `finish` sent, and what its answer completes. */
+  timestamp: number
+  received: Deferred.Deferred<void> | undefined
+}
 const defaultTimeout = Duration.seconds(10)
 
 /** Transaction ids of the commands we send (connect is 1). */
@@ -83,6 +126,7 @@ export const open = (
 ): Effect.Effect<Session, SessionError, Scope.Scope> =>
   Effect.gen(function*() {
     const limit = Duration.fromInputUnsafe(options.timeout ?? defaultTimeout)
+    const finishWait = Duration.min(limit, Duration.fromInputUnsafe(options.finishWait ?? defaultFinishWait))
     const within = <A, E>(phase: string, effect: Effect.Effect<A, E>) =>
       Effect.timeoutOrElse(effect, {
         duration: limit,
@@ -94,20 +138,25 @@ export const open = (
     const encoder = ChunkEncoder.make()
     const writeLock = yield* Semaphore.make(1)
     let bytesSent = 0
-    const send = (messages: ReadonlyArray<RtmpMessage>) =>
+    const send = (messages: ReadonlyArray<RtmpMessage>): Effect.Effect<ReadonlyArray<number>, SessionError> =>
       writeLock.withPermits(1)(Effect.suspend(() => {
         const pieces: Array<Uint8Array> = []
+        const ends: Array<number> = []
         for (const message of messages) {
           for (const piece of encoder.encode(message)) {
             pieces.push(piece)
             bytesSent += piece.length
           }
+          ends.push(bytesSent)
         }
-        return within("write", connection.write(pieces))
+        return Effect.as(within("write", connection.write(pieces)), ends)
       }))
+    const acknowledgements = Acknowledgements.make(() => bytesSent)
+    /** The Ping Responses the session waits for: the probe's after connect, then the one `finish` sends. */
+    const pong: Pong = { probe: probeTimestamp, answered: false, timestamp: 0, received: undefined }
 
     const inbox = yield* Queue.unbounded<Commands.ServerCommand, SessionError | Cause.Done>()
-    yield* Stream.runForEach(reader(connection, send), (command) => Queue.offer(inbox, command)).pipe(
+    yield* Stream.runForEach(reader(connection, send, acknowledgements, pong), (command) => Queue.offer(inbox, command)).pipe(
       Effect.flatMap(() =>
         Queue.fail(inbox, new ConnectionReset({ code: "EOF", reason: "the server closed the connection" }))
       ),
@@ -122,7 +171,10 @@ export const open = (
     yield* send([Commands.connect(url)])
     yield* within("connect", awaitCommand(inbox, "connect", (c) => c._tag === "Result" && c.transactionId === 1))
 
+    const windowAckSize = options.windowAckSize ?? defaultWindowAckSize
     yield* send([
+      ...(windowAckSize > 0 ? [ProtocolControl.windowAckSize(windowAckSize)] : []),
+      ProtocolControl.pingRequest(probeTimestamp),
       Commands.releaseStream(Txn.releaseStream, url.streamKey),
       Commands.fcPublish(Txn.fcPublish, url.streamKey),
       Commands.createStream(Txn.createStream)
@@ -151,10 +203,27 @@ export const open = (
       send,
       watch,
       bytesSent: () => bytesSent,
-      finish: send([
-        Commands.fcUnpublish(Txn.fcUnpublish, url.streamKey),
-        Commands.deleteStream(Txn.deleteStream, streamId)
-      ])
+      acknowledged: acknowledgements.bytes,
+      finish: Effect.gen(function*() {
+        if (!pong.answered) {
+          yield* send([
+            Commands.fcUnpublish(Txn.fcUnpublish, url.streamKey),
+            Commands.deleteStream(Txn.deleteStream, streamId)
+          ])
+          return
+        }
+        const received = yield* Deferred.make<void>()
+        pong.timestamp = bytesSent % 0x1_0000_0000
+        pong.received = received
+        yield* send([
+          Commands.fcUnpublish(Txn.fcUnpublish, url.streamKey),
+          Commands.deleteStream(Txn.deleteStream, streamId),
+          ProtocolControl.pingRequest(pong.timestamp)
+        ])
+        yield* Effect.raceFirst(Deferred.await(received), unpublished(inbox)).pipe(
+          Effect.timeoutOrElse({ duration: finishWait, orElse: () => Effect.void })
+        )
+      })
     } satisfies Session
   })
 
@@ -170,6 +239,20 @@ const rejection = (command: string, received: Commands.ServerCommand) => {
   }
   return undefined
 }
+
+/**
+ * Succeeds once the server says the publish ended (`onStatus NetStream.Unpublish.Success`) or the
+ * connection ends; other commands, errors included, are passed over.
+ */
+const unpublished = (inbox: Queue.Dequeue<Commands.ServerCommand, SessionError | Cause.Done>): Effect.Effect<void> =>
+  Effect.flatMap(
+    Effect.result(Queue.take(inbox)),
+    (taken): Effect.Effect<void> =>
+      taken._tag === "Failure" ||
+        (taken.success._tag === "OnStatus" && taken.success.info.code === "NetStream.Unpublish.Success")
+        ? Effect.void
+        : unpublished(inbox)
+  )
 
 /** Takes server commands until one matches; a rejection on the way fails. */
 const awaitCommand = (
@@ -188,11 +271,13 @@ const awaitCommand = (
 
 /**
  * Everything the server sends, as commands; protocol control is handled on the way: pings answered,
- * bytes acknowledged per the window the server set.
+ * bytes acknowledged per the window the server set, the server's Acknowledgements counted.
  */
 const reader = (
   connection: Connection,
-  send: (messages: ReadonlyArray<RtmpMessage>) => Effect.Effect<void, SessionError>
+  send: (messages: ReadonlyArray<RtmpMessage>) => Effect.Effect<unknown, SessionError>,
+  acknowledgements: Acknowledgements.Acknowledgements,
+  pong: Pong
 ): Stream.Stream<Commands.ServerCommand, SessionError> => {
   let received = 0
   let acknowledged = 0
@@ -207,6 +292,11 @@ const reader = (
   })
   const handle = (message: DecodedMessage): Effect.Effect<ReadonlyArray<Commands.ServerCommand>, SessionError> => {
     switch (message.typeId) {
+      case MessageType.Acknowledgement:
+        return Effect.map(Effect.fromResult(ProtocolControl.readUint32(message.payload)), (sequenceNumber) => {
+          acknowledgements.receive(sequenceNumber)
+          return []
+        })
       case MessageType.WindowAckSize:
         return Effect.map(Effect.fromResult(ProtocolControl.readUint32(message.payload)), (size) => {
           window = size
@@ -216,6 +306,13 @@ const reader = (
         return Effect.flatMap(Effect.fromResult(ProtocolControl.parseUserControl(message.payload)), (event) =>
           event._tag === "PingRequest"
             ? Effect.as(send([ProtocolControl.pingResponse(event.timestamp)]), [])
+            : event._tag === "PingResponse"
+            ? Effect.suspend(() => {
+              if (event.timestamp === pong.probe) pong.answered = true
+              return pong.received !== undefined && event.timestamp === pong.timestamp
+                ? Effect.as(Deferred.succeed(pong.received, undefined), [])
+                : Effect.succeed([])
+            })
             : Effect.succeed([]))
       case MessageType.CommandAmf0:
         return Effect.map(Effect.fromResult(Commands.parse(message)), (command) => [command])

@@ -51,10 +51,13 @@ const demuxError = (chunks: ReadonlyArray<Uint8Array>) =>
 const comparable = (frames: ReadonlyArray<MediaFrame>) =>
   frames.map((f) => ({ ...f, payload: Buffer.from(f.payload).toString("hex") }))
 
-/** Checks frames against ffprobe: per-kind counts (config records are not packets), dts, cts, keyframes. */
+/**
+ * Checks frames against ffprobe: per-kind counts (config records and the end of sequence are not packets),
+ * dts, cts, keyframes.
+ */
 const checkAgainstProbe = (frames: ReadonlyArray<MediaFrame>, probe: ReadonlyArray<ProbePacket>) => {
   for (const kind of ["video", "audio"] as const) {
-    const ours = frames.filter((f) => f.kind === kind && !f.config)
+    const ours = frames.filter((f) => f.kind === kind && !f.config && f.endOfSequence !== true)
     const theirs = probe.filter((p) => p.codec_type === kind)
     assert.strictEqual(ours.length, theirs.length, `${kind} frame count`)
     assert.isAbove(ours.length, 10)
@@ -69,7 +72,7 @@ describe("FlvDemuxer", () => {
     Effect.gen(function*() {
       const frames = yield* demuxBytes(plain)
       checkAgainstProbe(frames, plainProbe)
-      const video = frames.filter((f) => f.kind === "video" && !f.config)
+      const video = frames.filter((f) => f.kind === "video" && !f.config && f.endOfSequence !== true)
       assert.isTrue(video.some((f) => f.cts > 0), "B-frames give non-zero composition times")
       assert.isTrue(video.filter((f) => f.keyframe).length >= 2, "a keyframe every 30 frames")
       assert.isTrue(video.every((f) => f.codec === "avc"))
@@ -89,17 +92,20 @@ describe("FlvDemuxer", () => {
       assert.deepInclude(audioConfig!, { kind: "audio", codec: "aac", config: true })
       assert.strictEqual(audioConfig!.payload[0]! >> 3, 2, "AudioSpecificConfig of AAC-LC (object type 2)")
       assert.strictEqual(frames.filter((f) => f.config).length, 2)
-      // The end-of-sequence tag ffmpeg writes last is dropped
+      // The end-of-sequence tag ffmpeg writes last is forwarded, as an empty endOfSequence frame
       const tags = rawTags(plain)
       assert.deepStrictEqual(Array.from(tags.at(-1)!.body), [0x17, 2, 0, 0, 0])
-      assert.strictEqual(frames.length, tags.length - 1)
+      assert.strictEqual(frames.length, tags.length)
+      assert.deepInclude(frames.at(-1)!, { kind: "video", codec: "avc", endOfSequence: true, config: false, keyframe: true })
+      assert.strictEqual(frames.at(-1)!.payload.length, 0)
+      assert.strictEqual(frames.filter((f) => f.endOfSequence === true).length, 1)
     }))
 
   it.effect("timestamps past 0xFFFFFF ms (extended timestamp byte) are the file's own, not rebased", () =>
     Effect.gen(function*() {
       const frames = yield* demuxBytes(offset)
       checkAgainstProbe(frames, offsetProbe)
-      const media = frames.filter((f) => f.kind !== "data" && !f.config)
+      const media = frames.filter((f) => f.kind !== "data" && !f.config && f.endOfSequence !== true)
       assert.isTrue(media.some((f) => f.dts > 0xffffff), "some timestamps use the extended byte")
       assert.isTrue(media.every((f) => f.dts > 16_770_000))
       const tags = rawTags(offset)
@@ -134,7 +140,7 @@ describe("FlvDemuxer", () => {
     }
     decoder.end()
     assert.strictEqual(decoder.decode(frames), End)
-    assert.strictEqual(frames.length, expected.length - 1)
+    assert.strictEqual(frames.length, expected.length)
     // Each frame was out once the last byte of its tag body arrived
     for (let k = 0; k < frames.length; k++) {
       assert.strictEqual(doneAt[k], expected[k]!.offset + 11 + expected[k]!.body.length)
@@ -224,22 +230,27 @@ describe("FlvDemuxer", () => {
           audioFlags: undefined
         },
         { kind: "video", codec: "avc", dts: 10, cts: -2, keyframe: false, config: false, payload: "aa", audioFlags: undefined },
-        { kind: "audio", codec: "mp3", dts: 0x1234_5678, cts: 0, keyframe: true, config: false, payload: "fffb", audioFlags: 0x2e }
+        { kind: "audio", codec: "mp3", dts: 0x1234_5678, cts: 0, keyframe: true, config: false, payload: "fffb", audioFlags: 0x2e },
+        {
+          kind: "video", codec: "avc", dts: 30, cts: 0, keyframe: true, config: false, payload: "", audioFlags: undefined,
+          endOfSequence: true
+        }
       ])
     }))
 
-  it.effect("unsupported codecs and Enhanced RTMP: InvalidMedia naming the codec", () =>
+  it.effect("unsupported codecs, legacy and Enhanced RTMP: InvalidMedia naming the codec", () =>
     Effect.gen(function*() {
       const vp6 = buildFlv([{ type: 9, timestamp: 0, body: [0x14, 0, 0] }])
       const a = yield* demuxError([vp6])
       assert.match(a.error.reason, /unsupported video codec On2 VP6 \(FLV CodecID 4\)/)
       assert.strictEqual(a.error.offset, 13)
-      const hevc = buildFlv([{ type: 9, timestamp: 0, body: [0x90, 0x68, 0x76, 0x63, 0x31, 1] }])
-      const b = yield* demuxError([hevc])
-      assert.match(b.error.reason, /Enhanced RTMP video \(ExHeader, FourCC "hvc1"\) is not supported yet/)
-      const exAudio = buildFlv([{ type: 8, timestamp: 0, body: [0x90, 0x4f, 0x70, 0x75, 0x73] }])
+      // FourCC "hev1" is not an Enhanced RTMP FourCC ("hvc1" is)
+      const hev1 = buildFlv([{ type: 9, timestamp: 0, body: [0x90, 0x68, 0x65, 0x76, 0x31, 1] }])
+      const b = yield* demuxError([hev1])
+      assert.match(b.error.reason, /unsupported video codec: Enhanced RTMP FourCC "hev1"/)
+      const exAudio = buildFlv([{ type: 8, timestamp: 0, body: [0x91, 0x76, 0x6f, 0x72, 0x62, 7] }])
       const c = yield* demuxError([exAudio])
-      assert.match(c.error.reason, /Enhanced RTMP audio/)
+      assert.match(c.error.reason, /unsupported audio codec: Enhanced RTMP FourCC "vorb"/)
       const encrypted = buildFlv([{ type: 0x20 | 9, timestamp: 0, body: [0x17, 1, 0, 0, 0] }])
       const d = yield* demuxError([encrypted])
       assert.match(d.error.reason, /encrypted/)
@@ -271,7 +282,7 @@ describe("FlvDemuxer", () => {
       cwd: path.resolve(import.meta.dirname, ".."),
       encoding: "utf8"
     })
-    const expected = rawTags(plain).slice(0, -1).map((t) => t.timestamp)
+    const expected = rawTags(plain).map((t) => t.timestamp)
     const got = JSON.parse(out) as Array<[string, number, number]>
     assert.deepStrictEqual(got.map(([, dts]) => dts), expected)
   })

@@ -38,8 +38,8 @@ describe("FlvMuxer", () => {
     Effect.gen(function*() {
       for (const bytes of files) {
         const frames = yield* Stream.runCollect(Stream.make(bytes).pipe(FlvDemuxer.demux("test.flv")))
-        // The demuxer drops the AVC end-of-sequence tag; everything else is a frame, in order
-        const tags = rawTags(bytes).filter((t) => !(t.type === 9 && t.body[1] === 2))
+        // Every tag is a frame, in order, the AVC end-of-sequence tag included
+        const tags = rawTags(bytes)
         assert.strictEqual(frames.length, tags.length)
         frames.forEach((f, i) => {
           const tag = tags[i]!
@@ -81,7 +81,9 @@ describe("FlvMuxer", () => {
     assert.strictEqual(hex((inter.payload as ReadonlyArray<Uint8Array>)[0]!), "2701fffffe")
     const config = FlvMuxer.toMessage(frame({ kind: "video", codec: "avc", config: true }), 1)
     assert.strictEqual(hex((config.payload as ReadonlyArray<Uint8Array>)[0]!), "1700000000")
-    assert.throws(() => FlvMuxer.toMessage(frame({ kind: "video", codec: "hevc" }), 1), /only avc/)
+    const end = FlvMuxer.toMessage(frame({ kind: "video", codec: "avc", endOfSequence: true, payload: new Uint8Array(0) }), 1)
+    assert.strictEqual(hex((end.payload as ReadonlyArray<Uint8Array>)[0]!), "1702000000")
+    assert.throws(() => FlvMuxer.toMessage(frame({ kind: "video", codec: "h263" }), 1), /"h263" has no Enhanced RTMP FourCC/)
   })
 
   it("audio: the original header byte, or one derived from the codec", () => {
@@ -92,7 +94,8 @@ describe("FlvMuxer", () => {
     assert.strictEqual(header(frame({ kind: "audio", codec: "mp3", audioFlags: 0x2e })), "2e")
     assert.strictEqual(header(frame({ kind: "audio", codec: "mp3" })), "2f")
     assert.strictEqual(FlvMuxer.toMessage(frame({ kind: "audio", codec: "aac" }), 1).typeId, MessageType.Audio)
-    assert.throws(() => FlvMuxer.toMessage(frame({ kind: "audio", codec: "opus" }), 1), /audioFlags/)
+    assert.throws(() => FlvMuxer.toMessage(frame({ kind: "audio", codec: "vorbis" }), 1), /audioFlags/)
+    assert.strictEqual(header(frame({ kind: "audio", codec: "vorbis", audioFlags: 0x9f })), "9f")
   })
 
   it("data: onMetaData gets @setDataFrame in front; other data goes as it is", () => {

@@ -121,7 +121,8 @@ for (const fragment of [1, 5, undefined]) {
           app: "live",
           type: "nonprivate",
           flashVer: Commands.flashVer,
-          tcUrl: "rtmp://host/live"
+          tcUrl: "rtmp://host/live",
+          ...Commands.enhancedCapabilities
         }])
         const publish = messages.find((m) => m.command === "publish")!
         assert.deepStrictEqual([publish.streamId, publish.amf], [1, ["publish", 0, null, "key", "live"]])
@@ -146,15 +147,19 @@ for (const fragment of [1, 5, undefined]) {
         const at = (m: ScriptedServer.ClientMessage) => messages.indexOf(m)
         assert.isTrue(at(media[0]!) > at(publish))
         assert.isTrue(at(media.at(-1)!) < at(messages.find((m) => m.command === "FCUnpublish")!))
-        // The client closed after deleteStream: nothing follows it.
-        assert.strictEqual(messages.at(-1)!.command, "deleteStream")
+        // After deleteStream, only the Ping Request whose answer confirms the server read everything.
+        assert.strictEqual(messages.at(-2)!.command, "deleteStream")
+        assert.strictEqual(messages.at(-1)!.typeId, MessageType.UserControl)
+        assert.strictEqual(ScriptedServer.userControlOf(messages.at(-1)!).eventType, 6)
 
         assert.deepStrictEqual(stats, {
           frames: frames.length,
           bytes: server.bytesReceived(1),
           attempts: 1,
           transport: "memory",
-          lastDts: frames.at(-1)!.dts
+          lastDts: frames.at(-1)!.dts,
+          reconnects: 0,
+          dropped: 0
         })
         assert.deepStrictEqual(events, [
           { _tag: "Connecting", attempt: 1, url: "rtmp://host/live/****", transport: "memory" },
@@ -172,7 +177,8 @@ for (const fragment of [1, 5, undefined]) {
           app: "app/instance",
           type: "nonprivate",
           flashVer: Commands.flashVer,
-          tcUrl: "rtmp://example.com:1936/app/instance"
+          tcUrl: "rtmp://example.com:1936/app/instance",
+          ...Commands.enhancedCapabilities
         })
         const publish = server.messages().find((m) => m.command === "publish")!
         assert.deepStrictEqual(publish.amf, ["publish", 0, null, "sk_1?token=abc", "live"])
@@ -289,7 +295,7 @@ for (const fragment of [1, 5, undefined]) {
         assert.isAtLeast(stats.frames, 5)
       }))
 
-    it.effect("does not retry once media flows: a reset mid-stream fails the publish", () =>
+    it.effect("without retries, a reset mid-stream fails the publish (reconnection: Reconnect.test.ts)", () =>
       Effect.gen(function*() {
         let media = 0
         const server = ScriptedServer.make({
@@ -297,7 +303,7 @@ for (const fragment of [1, 5, undefined]) {
         }, { fragment })
         const stats = Publisher.makeStats()
         const endless = Stream.concat(Stream.fromIterable(frames), Stream.never)
-        const fiber = yield* run(server, "rtmp://host/live/key", endless, { retries: 3, stats }).pipe(
+        const fiber = yield* run(server, "rtmp://host/live/key", endless, { retries: 0, stats }).pipe(
           Effect.flip,
           Effect.forkChild
         )

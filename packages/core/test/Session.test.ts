@@ -92,7 +92,8 @@ for (const fragment of [1, 7, undefined]) {
           app: "live",
           type: "nonprivate",
           flashVer: Commands.flashVer,
-          tcUrl: "rtmp://host/live"
+          tcUrl: "rtmp://host/live",
+          ...Commands.enhancedCapabilities
         }])
         assert.match(Commands.flashVer, /^FMLE\//)
         assert.deepStrictEqual(releaseStream!.amf, ["releaseStream", 2, null, "key"])

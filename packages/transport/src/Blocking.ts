@@ -21,6 +21,13 @@ const empty = new Uint8Array(0)
 const closedLocally = () =>
   new ConnectionReset({ code: "ERR_SOCKET_CLOSED", reason: "the connection was closed on this side" })
 
+/** The failure of a write after an earlier write was interrupted before it completed. */
+const abortedLocally = () =>
+  new ConnectionReset({
+    code: "ERR_SOCKET_CLOSED",
+    reason: "the connection was aborted on this side: an earlier write was interrupted (timed out) before it completed"
+  })
+
 const toPieces = (pieces: Uint8Array | ReadonlyArray<Uint8Array>): ReadonlyArray<Uint8Array> =>
   pieces instanceof Uint8Array ? [pieces] : pieces
 
@@ -79,15 +86,22 @@ const connect = (endpoint: Endpoint): Effect.Effect<Connection, TransportError, 
   Effect.gen(function*() {
     const scope = yield* Scope.fork(yield* Effect.scope)
     const close = Scope.close(scope, Exit.void)
-    const { socket, tls } = yield* Scope.provide(dial(endpoint), scope).pipe(Effect.onError(() => close))
+    const { socket, tls, abort: reset } = yield* Scope.provide(dial(endpoint), scope).pipe(
+      Effect.onError(() => close)
+    )
     const context = { host: endpoint.host, port: endpoint.port, tls: tls !== undefined, connected: true }
+
+    // Set when a write was interrupted before it completed: later writes fail, and the close is a reset.
+    let aborted = false
 
     let closed = false
     const wakers = new Set<() => void>()
     yield* Scope.addFinalizer(
       scope,
+      // Runs before the graceful close of `dial`, which would wait on an aborted connection's unsent bytes.
       Effect.sync(() => {
         closed = true
+        if (aborted) reset()
         for (const wake of [...wakers]) wake()
       })
     )
@@ -132,7 +146,13 @@ const connect = (endpoint: Endpoint): Effect.Effect<Connection, TransportError, 
     const write = (pieces: Uint8Array | ReadonlyArray<Uint8Array>): Effect.Effect<void, TransportError> =>
       Effect.callback<void, TransportError>((resume) => {
         const list = toPieces(pieces).filter((piece) => piece.length > 0)
-        const failed = closed ? closedLocally() : socket.errored ? fromNodeError(socket.errored, context) : undefined
+        const failed = closed
+          ? closedLocally()
+          : aborted
+          ? abortedLocally()
+          : socket.errored
+          ? fromNodeError(socket.errored, context)
+          : undefined
         if (failed !== undefined) {
           resume(Effect.fail(failed))
           return
@@ -167,7 +187,12 @@ const connect = (endpoint: Endpoint): Effect.Effect<Connection, TransportError, 
         } finally {
           socket.uncork()
         }
-        return Effect.sync(cleanup)
+        // Interrupted (a timeout) before the kernel took every byte: the byte stream cannot go on.
+        return Effect.sync(() => {
+          if (settled) return
+          cleanup()
+          aborted = true
+        })
       })
 
     return {

@@ -21,6 +21,13 @@ import { ConnectionReset, fromNodeError, type TransportError } from "./Transport
 const closedLocally = () =>
   new ConnectionReset({ code: "ERR_SOCKET_CLOSED", reason: "the connection was closed on this side" })
 
+/** The failure of a write after an earlier write was interrupted before it completed. */
+const abortedLocally = () =>
+  new ConnectionReset({
+    code: "ERR_SOCKET_CLOSED",
+    reason: "the connection was aborted on this side: an earlier write was interrupted (timed out) before it completed"
+  })
+
 /**
  * Maps a `SocketError` back to the transport's errors. A clean close (code 1000) is the end of the stream;
  * read and write failures carry Node's error as their `cause`.
@@ -72,9 +79,19 @@ const connect = (endpoint: Endpoint): Effect.Effect<Connection, TransportError, 
     )
     const writer = yield* Scope.provide(socket.writer, scope)
 
-    // Registered last, so it runs first on close: a pull failed by the closing reader sees `closed`.
+    // Set when a write was interrupted before it completed: later writes fail, and the close is a reset.
+    let aborted = false
+
+    // Registered last, so it runs first on close: a pull failed by the closing reader sees `closed`, and an
+    // aborted connection is reset before the graceful close of `dial` would wait on its unsent bytes.
     let closed = false
-    yield* Scope.addFinalizer(scope, Effect.sync(() => (closed = true)))
+    yield* Scope.addFinalizer(
+      scope,
+      Effect.sync(() => {
+        closed = true
+        if (aborted) dialed.abort()
+      })
+    )
     const isClosed = () => closed
 
     const reader = ByteReader.make<TransportError>(
@@ -85,6 +102,7 @@ const connect = (endpoint: Endpoint): Effect.Effect<Connection, TransportError, 
     // one, says more than the writer's "socket closed".
     const writeBlocked = (): TransportError | undefined => {
       if (closed) return closedLocally()
+      if (aborted) return abortedLocally()
       const node = dialed.socket
       if (node.errored) return fromNodeError(node.errored, { ...context, connected: true })
       if (node.destroyed || node.writableEnded) {
@@ -109,7 +127,10 @@ const connect = (endpoint: Endpoint): Effect.Effect<Connection, TransportError, 
             return fromSocketError(error, context, isClosed).pipe(
               Effect.catchIf(Cause.isDone, () => Effect.fail(closedLocally()))
             )
-          })
+          }),
+          // Interrupted (a timeout) before Node took every piece, or while waiting for `drain`: part of the
+          // pieces may be on the wire, so the byte stream cannot go on.
+          Effect.onInterrupt(() => Effect.sync(() => (aborted = true)))
         )
       })
 

@@ -58,6 +58,13 @@ const highWaterMark = 64 * 1024
 const closedLocally = () =>
   new ConnectionReset({ code: "ERR_SOCKET_CLOSED", reason: "the connection was closed on this side" })
 
+/** The failure of a write after an earlier write was interrupted before it completed. */
+const abortedLocally = () =>
+  new ConnectionReset({
+    code: "ERR_SOCKET_CLOSED",
+    reason: "the connection was aborted on this side: an earlier write was interrupted (timed out) before it completed"
+  })
+
 const resetByPeer = (reason: string) => new ConnectionReset({ code: "ECONNRESET", reason })
 
 const toPieces = (pieces: Uint8Array | ReadonlyArray<Uint8Array>): ReadonlyArray<Uint8Array> =>
@@ -117,13 +124,18 @@ const connectWith = (options: MemoryOptions) =>
       Effect.forkIn(outer)
     )
 
-    // Closing our side: the server reads what we wrote, then the end; our own operations fail.
+    // Set when a write was interrupted before it completed: later writes fail, and the close is a reset.
+    let aborted = false
+
+    // Closing our side: the server reads what we wrote, then the end (after an aborted write: nothing more,
+    // as a reset drops it); our own operations fail.
     let closed = false
     yield* Scope.addFinalizer(
       scope,
       Effect.sync(() => {
         closed = true
-        toServer.end()
+        if (aborted) toServer.abort()
+        else toServer.end()
         toClient.fail(closedLocally())
       })
     )
@@ -134,9 +146,12 @@ const connectWith = (options: MemoryOptions) =>
       Effect.suspend(() => {
         if (closed) return Effect.fail(closedLocally())
         if (writeFailure !== undefined) return Effect.fail(writeFailure)
+        if (aborted) return Effect.fail(abortedLocally())
         toServer.push(toPieces(pieces))
         return Effect.flatMap(toServer.awaitDrain(highWaterMark), () =>
-          writeFailure !== undefined ? Effect.fail(writeFailure) : Effect.void)
+          writeFailure !== undefined ? Effect.fail(writeFailure) : Effect.void).pipe(
+            Effect.onInterrupt(() => Effect.sync(() => (aborted = true)))
+          )
       })
 
     return {

@@ -80,6 +80,11 @@ export interface Connection {
   /**
    * Writes the pieces in order, as one logical write. Completes when the bytes have been handed to
    * the kernel (backpressure: a peer that stops reading makes this wait).
+   *
+   * Interrupting a write that has not completed (a timeout, the fiber interrupted) aborts the outgoing
+   * byte stream: part of the pieces may already be on the wire, so it cannot go on. Every later write
+   * fails with `ConnectionReset`; reads go on; and closing resets the TCP connection at once (RST) instead
+   * of the graceful close, which would wait on a peer that stopped reading.
    */
   readonly write: (pieces: Uint8Array | ReadonlyArray<Uint8Array>) => Effect.Effect<void, TransportError>
   /** Closes the connection (idempotent). Also done when the connect Scope closes. */

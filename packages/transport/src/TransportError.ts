@@ -76,7 +76,7 @@ export class ConnectionReset extends Schema.TaggedError<ConnectionReset>()("Conn
   reason: Schema.String
 }) {
   override get message(): string {
-    return `The connection was reset by the server (${this.code}: ${this.reason}).`
+    return `The connection was reset or closed (${this.code}: ${this.reason}). A retry (--retries) may succeed.`
   }
 }
 

@@ -155,6 +155,33 @@ const conformance = (harness: Harness) =>
         assert.isTrue(yield* served.result, "the peer received exactly what was written")
       }))
 
+    test("an interrupted write: later writes fail, reads go on, and close resets at once", () =>
+      Effect.gen(function*() {
+        const interrupted = yield* Deferred.make<void>()
+        const reply = pattern(3, 13)
+        const served = yield* harness.serve((peer) =>
+          Effect.gen(function*() {
+            yield* Deferred.await(interrupted)
+            yield* peer.write(reply)
+            // never reads: only a reset (or a destroyed socket) ends this
+            yield* peer.awaitGone
+          })
+        )
+        const connection = yield* connect(served.endpoint)
+        const written = yield* connection.write(pattern(backpressureSize, 12)).pipe(Effect.timeoutOption("300 millis"))
+        assert.isTrue(Option.isNone(written), "the write completed although the peer read nothing")
+        yield* Deferred.succeed(interrupted, undefined)
+        const writeError = yield* Effect.flip(connection.write(pattern(16)))
+        assert.deepInclude(writeError, { _tag: "ConnectionReset", code: "ERR_SOCKET_CLOSED" })
+        assert.deepStrictEqual(yield* connection.readExactly(3), reply)
+        yield* connection.close
+        // A graceful close would wait (closeGraceMillis, 2 s) for a flush the peer never lets happen.
+        yield* served.result.pipe(Effect.timeoutOrElse({
+          duration: "1 second",
+          orElse: () => Effect.die(new Error("the peer still had the connection 1 s after close"))
+        }))
+      }))
+
     test("close: the peer gets every byte, then the end; close is idempotent; later operations fail", () =>
       Effect.gen(function*() {
         const data = pattern(5000, 11)

@@ -11,6 +11,7 @@
  */
 import type { MediaFrame } from "../MediaFrame.ts"
 import { InvalidMedia } from "../RtmpError.ts"
+import * as ExTagReader from "./exTagReader.ts"
 import { ByteQueue } from "./flvByteQueue.ts"
 
 /** @internal */
@@ -205,38 +206,57 @@ export class FlvDecoder {
           // Zero-length tags carry nothing: skipped
           if (size === 0) break
           const body = q.take(size)
-          const result = this.tag(flags & 0x1f, dts, body, tagOffset)
-          if (result instanceof InvalidMedia) return result
-          if (result !== undefined) out.push(result)
+          const result = this.tag(flags & 0x1f, dts, body, tagOffset, out)
+          if (result !== undefined) return result
           break
         }
       }
     }
   }
 
-  /** One tag body (non-empty) to a frame, `undefined` to drop it, or an error. */
-  private tag(type: number, dts: number, body: Uint8Array, offset: number): MediaFrame | InvalidMedia | undefined {
+  /** One tag body (non-empty) to the frames it holds, appended to `out` (none to drop it), or an error. */
+  private tag(
+    type: number,
+    dts: number,
+    body: Uint8Array,
+    offset: number,
+    out: Array<MediaFrame>
+  ): InvalidMedia | undefined {
     switch (type) {
       case TagAudio:
-        return this.audio(dts, body, offset)
+        return this.audio(dts, body, offset, out)
       case TagVideo:
-        return this.video(dts, body, offset)
+        return this.video(dts, body, offset, out)
       case TagScript:
-        return { kind: "data", codec: "amf0", dts, cts: 0, keyframe: false, config: false, payload: body, audioFlags: undefined }
+        out.push({
+          kind: "data",
+          codec: "amf0",
+          dts,
+          cts: 0,
+          keyframe: false,
+          config: false,
+          payload: body,
+          audioFlags: undefined
+        })
+        return undefined
       default:
         // Reserved tag types: not media, skipped (as ffmpeg does)
         return undefined
     }
   }
 
-  private audio(dts: number, body: Uint8Array, offset: number): MediaFrame | InvalidMedia {
+  private audio(dts: number, body: Uint8Array, offset: number, out: Array<MediaFrame>): InvalidMedia | undefined {
     const flags = body[0]!
     const format = flags >> 4
+    if (format === ExHeaderAudioSoundFormat) {
+      const reason = ExTagReader.readAudio(dts, body, out)
+      return reason === undefined ? undefined : this.error(reason, offset)
+    }
     if (format === AacSoundFormat) {
       if (body.length < 2) return this.error("AAC audio tag without AACPacketType", offset)
       const packetType = body[1]!
       if (packetType > 1) return this.error(`unknown AACPacketType ${packetType}`, offset)
-      return {
+      out.push({
         kind: "audio",
         codec: "aac",
         dts,
@@ -245,23 +265,30 @@ export class FlvDecoder {
         config: packetType === 0,
         payload: body.subarray(2),
         audioFlags: flags
-      }
+      })
+      return undefined
     }
     const codec = soundFormatNames[format]
-    if (codec === undefined) {
-      return this.error(
-        format === ExHeaderAudioSoundFormat
-          ? "unsupported audio codec: Enhanced RTMP audio (ExHeader, SoundFormat 9) is not supported yet"
-          : `unsupported audio codec: reserved SoundFormat ${format}`,
-        offset
-      )
-    }
-    return { kind: "audio", codec, dts, cts: 0, keyframe: true, config: false, payload: body.subarray(1), audioFlags: flags }
+    if (codec === undefined) return this.error(`unsupported audio codec: reserved SoundFormat ${format}`, offset)
+    out.push({
+      kind: "audio",
+      codec,
+      dts,
+      cts: 0,
+      keyframe: true,
+      config: false,
+      payload: body.subarray(1),
+      audioFlags: flags
+    })
+    return undefined
   }
 
-  private video(dts: number, body: Uint8Array, offset: number): MediaFrame | InvalidMedia | undefined {
+  private video(dts: number, body: Uint8Array, offset: number, out: Array<MediaFrame>): InvalidMedia | undefined {
     const b0 = body[0]!
-    if ((b0 & VideoExHeaderBit) !== 0) return this.enhancedVideo(body, offset)
+    if ((b0 & VideoExHeaderBit) !== 0) {
+      const reason = ExTagReader.readVideo(dts, body, out)
+      return reason === undefined ? undefined : this.error(reason, offset)
+    }
     const frameType = b0 >> 4
     const codecId = b0 & 0x0f
     // Video info/command frames (seek start/end markers) carry no picture: dropped
@@ -269,7 +296,8 @@ export class FlvDecoder {
     if (codecId !== AvcCodecId) {
       const name = videoCodecNames[codecId] ?? "unknown"
       return this.error(
-        `unsupported video codec ${name} (FLV CodecID ${codecId}); only H.264/AVC (CodecID 7) is supported`,
+        `unsupported video codec ${name} (FLV CodecID ${codecId}); only H.264/AVC (CodecID 7) and the ` +
+          `Enhanced RTMP codecs are supported; re-encode the video, e.g. ffmpeg -i in.flv -c:v libx264 -c:a copy out.flv`,
         offset
       )
     }
@@ -280,7 +308,7 @@ export class FlvDecoder {
     switch (packetType) {
       case 0:
       case 1:
-        return {
+        out.push({
           kind: "video",
           codec: "avc",
           dts,
@@ -289,26 +317,24 @@ export class FlvDecoder {
           config: packetType === 0,
           payload: body.subarray(5),
           audioFlags: undefined
-        }
+        })
+        return undefined
       case 2:
-        // AVC end of sequence: no picture, and MediaFrame has no way to say it; the publish ends with
-        // FCUnpublish/deleteStream, which is what servers act on. Dropped.
+        // AVC end of sequence: forwarded (FFmpeg ends its publishes with one too)
+        out.push({
+          kind: "video",
+          codec: "avc",
+          dts,
+          cts,
+          keyframe: frameType === 1,
+          config: false,
+          payload: body.subarray(5),
+          audioFlags: undefined,
+          endOfSequence: true
+        })
         return undefined
       default:
         return this.error(`unknown AVCPacketType ${packetType}`, offset)
     }
-  }
-
-  /**
-   * Enhanced RTMP video (ExHeader: `isExHeader | VideoFrameType | VideoPacketType`, then a FourCC). Not
-   * supported yet: this is where HEVC/AV1/VP9 (`hvc1`, `av01`, `vp09`) will be decoded.
-   */
-  private enhancedVideo(body: Uint8Array, offset: number): InvalidMedia {
-    const fourCc = body.length >= 5 ? String.fromCharCode(body[1]!, body[2]!, body[3]!, body[4]!) : "?"
-    return this.error(
-      `unsupported video codec: Enhanced RTMP video (ExHeader, FourCC "${fourCc}") is not supported yet; ` +
-        `only legacy H.264/AVC (CodecID 7) is`,
-      offset
-    )
   }
 }

@@ -96,6 +96,22 @@ export interface ServerConnection {
 export interface Behaviour {
   /** During the handshake: send S0 and this many bytes of S1, then end the connection. */
   readonly closeAfterS1Bytes?: number | undefined
+  /**
+   * Connections (by 1-based number and endpoint) to end at once, without answering C0+C1: the client's
+   * handshake fails with `UnexpectedEof`. For failover tests.
+   */
+  readonly hangUp?: ((number: number, endpoint: MemoryServer["endpoint"]) => boolean) | undefined
+  /**
+   * Acknowledge the client's bytes as nginx-rtmp does: once the client sent Window Acknowledgement Size,
+   * an Acknowledgement (bytes received after the handshake) each time that many more bytes arrived.
+   * Default false.
+   */
+  readonly acknowledge?: boolean | undefined
+  /**
+   * Answer the client's Ping Requests with Ping Responses, as nginx-rtmp does (a function chooses by the
+   * 1-based number of the ping on its connection). Default true.
+   */
+  readonly answerPings?: boolean | ((ping: number) => boolean) | undefined
   /** Window Acknowledgement Size sent after connect. Default 5000000. */
   readonly windowAckSize?: number | undefined
   /** Set Peer Bandwidth size sent after connect (limit type dynamic). Default 5000000. */
@@ -106,7 +122,8 @@ export interface Behaviour {
   readonly streamId?: number | undefined
   readonly connect?: Reply | undefined
   readonly createStream?: Reply | undefined
-  readonly publish?: Reply | undefined
+  /** How publish is answered; a function chooses per connection (1-based number). */
+  readonly publish?: Reply | ((number: number) => Reply) | undefined
   /** Runs after NetStream.Publish.Start was sent. */
   readonly onPublishing?: ((connection: ServerConnection) => Effect.Effect<void, unknown>) | undefined
   /** Runs for every client message, after it was recorded and the default answer was sent. */
@@ -139,6 +156,8 @@ export interface ScriptedServer {
   readonly connections: () => number
   /** Every message clients sent, over all connections, in order. */
   readonly messages: () => ReadonlyArray<ClientMessage>
+  /** Per connection, in order, the endpoint the client connected to (also for connections hung up). */
+  readonly endpoints: () => ReadonlyArray<MemoryServer["endpoint"]>
   /** Per connection: the endpoint the client connected to, its C0+C1, the S1 sent and the C2 received. */
   readonly handshakes: () => ReadonlyArray<Handshake>
   /** Bytes the client sent after the handshake, on connection `number` (1-based). */
@@ -167,6 +186,7 @@ export const userControlOf = (message: ClientMessage): { readonly eventType: num
 export const make = (behaviour: Behaviour = {}, transport: TransportOptions = {}): ScriptedServer => {
   const all: Array<ClientMessage> = []
   const handshakes: Array<{ -readonly [K in keyof Handshake]: Handshake[K] }> = []
+  const endpoints: Array<MemoryServer["endpoint"]> = []
   const received = new Map<number, number>()
   const listeners = new Set<() => void>()
   const failures: Array<Cause.Cause<unknown>> = []
@@ -194,6 +214,10 @@ export const make = (behaviour: Behaviour = {}, transport: TransportOptions = {}
   const script = (raw: MemoryServer, number: number): Effect.Effect<void, unknown> =>
     Effect.gen(function*() {
       // Handshake: C0+C1 -> S0+S1+S2 -> C2.
+      if (behaviour.hangUp?.(number, raw.endpoint) === true) {
+        yield* raw.end
+        return
+      }
       const c0c1 = (yield* raw.readExactly(1537)).slice()
       const s1 = new Uint8Array(1536)
       globalThis.crypto.getRandomValues(s1.subarray(8))
@@ -302,7 +326,7 @@ export const make = (behaviour: Behaviour = {}, transport: TransportOptions = {}
           case "publish": {
             const key = typeof message.amf?.[3] === "string" ? message.amf[3] : ""
             return answer(
-              behaviour.publish ?? "accept",
+              typeof behaviour.publish === "function" ? behaviour.publish(number) : behaviour.publish ?? "accept",
               transactionId,
               message.streamId,
               Effect.gen(function*() {
@@ -317,6 +341,16 @@ export const make = (behaviour: Behaviour = {}, transport: TransportOptions = {}
             )
           }
           default:
+            if (
+              message.typeId === MessageType.UserControl &&
+              userControlOf(message).eventType === ProtocolControl.UserControlEventType.PingRequest
+            ) {
+              pings++
+              const answer = typeof behaviour.answerPings === "function"
+                ? behaviour.answerPings(pings)
+                : behaviour.answerPings !== false
+              return answer ? send(ProtocolControl.pingResponse(userControlOf(message).value)) : Effect.void
+            }
             return Effect.void
         }
       }
@@ -328,9 +362,17 @@ export const make = (behaviour: Behaviour = {}, transport: TransportOptions = {}
         return decoded.success
       }
 
-      const counted = Stream.map(raw.reads, (bytes) => {
-        received.set(number, (received.get(number) ?? 0) + bytes.length)
-        return bytes
+      let clientWindow = 0
+      let pings = 0
+      let lastAck = 0
+      const counted = Stream.mapEffect(raw.reads, (bytes) => {
+        const total = (received.get(number) ?? 0) + bytes.length
+        received.set(number, total)
+        if (behaviour.acknowledge === true && clientWindow > 0 && total - lastAck >= clientWindow) {
+          lastAck = total
+          return Effect.as(send(ProtocolControl.acknowledgement(total)), bytes)
+        }
+        return Effect.succeed(bytes)
       })
       yield* ChunkDecoder.decode(counted).pipe(
         Stream.runForEach((decoded) =>
@@ -346,6 +388,7 @@ export const make = (behaviour: Behaviour = {}, transport: TransportOptions = {}
               amf,
               command: decoded.typeId === MessageType.CommandAmf0 && typeof amf?.[0] === "string" ? amf[0] : undefined
             }
+            if (message.typeId === MessageType.WindowAckSize) clientWindow = u32(message.payload)
             messages.push(message)
             all.push(message)
             notify()
@@ -364,6 +407,7 @@ export const make = (behaviour: Behaviour = {}, transport: TransportOptions = {}
     serve: (raw) =>
       Effect.gen(function*() {
         const number = ++started
+        endpoints.push(raw.endpoint)
         yield* script(raw, number).pipe(
           Effect.onExit((exit) =>
             Effect.sync(() => {
@@ -392,6 +436,7 @@ export const make = (behaviour: Behaviour = {}, transport: TransportOptions = {}
     layer,
     connections: () => started,
     messages: () => all,
+    endpoints: () => endpoints,
     handshakes: () => handshakes,
     bytesReceived: (number) => received.get(number) ?? 0,
     awaitMessage: (matches) => when(() => all.find(matches)),

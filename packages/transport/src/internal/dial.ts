@@ -18,6 +18,23 @@ import { connectHost, serverName, timeoutMillis, tlsConnectOptions } from "./end
 export interface Dialed {
   readonly socket: net.Socket
   readonly tls: TlsInfo | undefined
+  /**
+   * Abortive close, at once: the TCP connection is reset (RST, the kernel drops what it still holds) and
+   * the sockets destroyed. For a connection whose outgoing byte stream was cut in the middle of a write: it
+   * cannot be continued, and a graceful close would only wait on a peer that may never read again. Call it
+   * before the Scope's graceful close, which then finds the socket destroyed.
+   */
+  readonly abort: () => void
+}
+
+/** Resets (RST) and destroys a TCP socket; just destroys it when it has no TCP handle any more. */
+const reset = (socket: net.Socket): void => {
+  if (socket.destroyed) return
+  try {
+    socket.resetAndDestroy()
+  } catch {
+    socket.destroy()
+  }
 }
 
 /**
@@ -104,7 +121,7 @@ export const dial = (endpoint: Endpoint): Effect.Effect<Dialed, TransportError, 
       (cause) => fromNodeError(cause, { ...context, connected: false }),
       () => raw.destroy()
     )
-    if (!isTls) return { socket: raw, tls: undefined }
+    if (!isTls) return { socket: raw, tls: undefined, abort: () => reset(raw) }
 
     const secure = yield* Effect.acquireRelease(
       Effect.try({
@@ -127,7 +144,14 @@ export const dial = (endpoint: Endpoint): Effect.Effect<Dialed, TransportError, 
         raw.destroy()
       }
     )
-    return { socket: secure, tls: tlsInfo(secure, endpoint) }
+    return {
+      socket: secure,
+      tls: tlsInfo(secure, endpoint),
+      abort: () => {
+        reset(raw)
+        secure.destroy()
+      }
+    }
   })
 
 /** A TLS context that cannot even be built (for example a CA that is not PEM) is a TLS failure. */

@@ -18,6 +18,12 @@ export interface Peer {
   readonly end: Effect.Effect<void>
   /** Abortive close (RST). */
   readonly reset: Effect.Effect<void>
+  /**
+   * Waits until the client's side of the connection is gone, without reading what the client sent: a
+   * socket probes with a byte every 20 ms until a write fails (the client reset or destroyed its socket);
+   * the in-memory server waits for the end of its reads (a reset drops what is queued).
+   */
+  readonly awaitGone: Effect.Effect<void>
 }
 
 const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => Buffer.concat(chunks)
@@ -102,6 +108,17 @@ export const nodePeer = (socket: net.Socket, raw: net.Socket = socket): Peer => 
     reset: Effect.sync(() => {
       raw.resetAndDestroy()
       if (socket !== raw) socket.destroy()
+    }),
+    awaitGone: Effect.callback<void>((resume) => {
+      const probe = setInterval(() => {
+        if (socket.destroyed || failure !== undefined) return done()
+        socket.write(new Uint8Array(1), (error) => (error ? done() : undefined))
+      }, 20)
+      const done = () => {
+        clearInterval(probe)
+        resume(Effect.void)
+      }
+      return Effect.sync(() => clearInterval(probe))
     })
   }
 }
@@ -112,5 +129,6 @@ export const memoryPeer = (server: MemoryServer): Peer => ({
   readToEnd: Effect.map(Stream.runCollect(server.reads), concat),
   write: server.write,
   end: server.end,
-  reset: server.reset
+  reset: server.reset,
+  awaitGone: Stream.runDrain(server.reads)
 })
