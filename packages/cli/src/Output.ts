@@ -1,6 +1,6 @@
 /**
  * What the CLI prints: JSON lines on stdout with `--json`, otherwise a one-line progress display and
- * readable results on stderr. Every line goes through the stream-key mask.
+ * readable results on stderr. Every string value (JSON) or line (text) goes through the stream-key mask.
  *
  * @since 0.1.0
  */
@@ -20,6 +20,9 @@ export interface Output {
   readonly summary: (stats: Publisher.PublishStats, elapsedMs: number, error: unknown) => Effect.Effect<void>
 }
 
+/** Fields whose values come from a fixed vocabulary (ours or RTMP's), never from a URL or the server's text. */
+const fixedFields: ReadonlySet<string> = new Set(["event", "status", "transport", "_tag", "phase", "code", "signal"])
+
 /**
  * Makes the printer. Every secret (the stream key of each URL: the primary and the backups) is masked in
  * every line.
@@ -29,7 +32,6 @@ export interface Output {
 export const make = (options: { readonly json: boolean; readonly secrets: ReadonlyArray<string> }): Output => {
   const secrets = options.secrets.filter((secret) => secret !== "").sort((a, b) => b.length - a.length)
   const mask = (text: string) => secrets.reduce((masked, secret) => Url.maskText(masked, secret), text)
-  const stdout = (line: string) => Effect.sync(() => void process.stdout.write(mask(line) + "\n"))
   const stderr = (text: string) => Effect.sync(() => void process.stderr.write(mask(text)))
   const tty = process.stderr.isTTY === true
   let progressShown = false
@@ -38,7 +40,14 @@ export const make = (options: { readonly json: boolean; readonly secrets: Readon
   let announced = 0
 
   if (options.json) {
-    const json = (value: Record<string, unknown>) => stdout(JSON.stringify(value))
+    // Masked value by value, never the serialized line: field names and fixed values stay intact whatever
+    // the key (a key "o" must not turn "transport" into "transp****rt").
+    const json = (value: Record<string, unknown>) =>
+      Effect.sync(() =>
+        void process.stdout.write(
+          JSON.stringify(value, (key, v) => typeof v === "string" && !fixedFields.has(key) ? mask(v) : v) + "\n"
+        )
+      )
     return {
       event: (event) => json(eventJson(event)),
       progress: (stats, elapsedMs) =>
