@@ -8,6 +8,7 @@ import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Cause, Console, Effect, Exit } from "effect"
 import { CliOutput, Command } from "effect/cli"
 import { ExitCode, forSignal } from "./ExitCode.ts"
+import * as ProbeCommand from "./ProbeCommand.ts"
 import * as PublishCommand from "./PublishCommand.ts"
 import * as Signals from "./Signals.ts"
 
@@ -16,7 +17,10 @@ const signals = Signals.install()
 
 const cli = Command.make("effect-rtmp").pipe(
   Command.withDescription("RTMP/RTMPS publishing client"),
-  Command.withSubcommands([PublishCommand.make((code) => (exitCode = code), signals.received)])
+  Command.withSubcommands([
+    PublishCommand.make((code) => (exitCode = code), signals.received),
+    ProbeCommand.make((code) => (exitCode = code))
+  ])
 )
 
 /**

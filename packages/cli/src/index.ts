@@ -5,5 +5,6 @@
  */
 export { ExitCode, forSignal } from "./ExitCode.ts"
 export * as Output from "./Output.ts"
+export * as ProbeCommand from "./ProbeCommand.ts"
 export * as PublishCommand from "./PublishCommand.ts"
 export * as Signals from "./Signals.ts"

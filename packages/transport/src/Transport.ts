@@ -10,6 +10,7 @@
  */
 import type { Duration, Effect, Scope, Stream } from "effect"
 import { Context } from "effect"
+import type { PeerCertificate } from "node:tls"
 import type { TransportError } from "./TransportError.ts"
 
 /**
@@ -44,6 +45,11 @@ export interface Endpoint {
   readonly tls?: TlsOptions | undefined
   /** Limit for the TCP connect and for the TLS handshake, each. Default: 10 seconds. */
   readonly timeout?: Duration.Input | undefined
+  /**
+   * Bound on a graceful close: how long closing may wait for our last bytes to be flushed and for the
+   * peer to close its side, before the connection is destroyed anyway. Default: 2 seconds.
+   */
+  readonly closeTimeout?: Duration.Input | undefined
 }
 
 /**
@@ -55,6 +61,8 @@ export interface TlsInfo {
   readonly protocol: string
   readonly cipher: string
   readonly servername: string | undefined
+  /** The certificate the server presented (subject, issuer, subjectaltname, valid_from/valid_to, ...). */
+  readonly peerCertificate?: PeerCertificate | undefined
 }
 
 /**
@@ -87,7 +95,19 @@ export interface Connection {
    * of the graceful close, which would wait on a peer that stopped reading.
    */
   readonly write: (pieces: Uint8Array | ReadonlyArray<Uint8Array>) => Effect.Effect<void, TransportError>
-  /** Closes the connection (idempotent). Also done when the connect Scope closes. */
+  /**
+   * Closes the connection (idempotent). Also done when the connect Scope closes.
+   *
+   * The close is graceful and waited for: our side stops writing (a FIN after every byte already written),
+   * then incoming bytes are read and discarded until the peer closes its side, and only then is the
+   * connection released. Closing with unread incoming bytes would otherwise make the kernel reset the
+   * connection, and a peer that gets a reset may drop data it received but had not processed yet. So when
+   * `close` completes, the peer has everything that was written (a publisher can exit). A peer that never
+   * closes gets the connection destroyed after `Endpoint.closeTimeout` (2 s by default): `close` never
+   * waits longer, and holds nothing (timers, sockets) after it completes.
+   *
+   * After an aborted write (see `write`) the close is a reset at once instead.
+   */
   readonly close: Effect.Effect<void>
 }
 

@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Option, type Scope, Stream } from "effect"
 import { afterAll } from "vitest"
 import { type Endpoint, layerBlocking, layerCoroutine, Transport } from "../src/index.ts"
+import { closeGraceMillis } from "../src/internal/closeSocket.ts"
 import { concat, pattern, sameBytes } from "./support/bytes.ts"
 import { makeCertificates } from "./support/certificates.ts"
 import { type Harness, memoryHarness, realHarness } from "./support/harness.ts"
@@ -174,7 +175,9 @@ const conformance = (harness: Harness) =>
         const writeError = yield* Effect.flip(connection.write(pattern(16)))
         assert.deepInclude(writeError, { _tag: "ConnectionReset", code: "ERR_SOCKET_CLOSED" })
         assert.deepStrictEqual(yield* connection.readExactly(3), reply)
+        const started = Date.now()
         yield* connection.close
+        assert.isBelow(Date.now() - started, 500, "close after an aborted write waited")
         // A graceful close would wait (closeGraceMillis, 2 s) for a flush the peer never lets happen.
         yield* served.result.pipe(Effect.timeoutOrElse({
           duration: "1 second",
@@ -195,6 +198,78 @@ const conformance = (harness: Harness) =>
         assert.deepInclude(readError, { _tag: "ConnectionReset", code: "ERR_SOCKET_CLOSED" })
         const writeError = yield* Effect.flip(connection.write(data))
         assert.deepInclude(writeError, { _tag: "ConnectionReset", code: "ERR_SOCKET_CLOSED" })
+      }))
+
+    test("close with unread incoming bytes: the peer gets every byte written and a clean end, no reset", () =>
+      Effect.gen(function*() {
+        const data = pattern(60_000, 14)
+        // more than Node's and the kernel's receive buffers hold, so part of it is still in the kernel
+        const unread = pattern(harness.real ? 4 * 1024 * 1024 : 64 * 1024, 15)
+        const closing = yield* Deferred.make<void>()
+        const served = yield* harness.serve((peer) =>
+          Effect.gen(function*() {
+            yield* Effect.forkChild(peer.write(unread))
+            // reads nothing until the client is in its close: a reset would make the kernel drop what it holds
+            yield* Deferred.await(closing)
+            const received = yield* peer.readExactly(data.length)
+            const rest = yield* peer.readToEnd
+            return { received, rest }
+          })
+        )
+        const connection = yield* connect(served.endpoint)
+        yield* connection.write(data)
+        const started = Date.now()
+        const closed = yield* Effect.forkChild(connection.close)
+        yield* Effect.sleep("200 millis")
+        yield* Deferred.succeed(closing, undefined)
+        const { received, rest } = yield* served.result
+        assert.isTrue(sameBytes(received, data), "the peer received every byte written before close")
+        assert.strictEqual(rest.length, 0)
+        yield* Fiber.join(closed)
+        assert.isBelow(Date.now() - started, closeGraceMillis, "close waited for the bound, not for the peer's end")
+      }))
+
+    test("close: a peer that never closes gets the connection released after the bound", () =>
+      Effect.gen(function*() {
+        const data = pattern(1000, 16)
+        const release = yield* Deferred.make<void>()
+        const served = yield* harness.serve((peer) =>
+          Effect.gen(function*() {
+            yield* peer.halfOpen
+            yield* peer.write(pattern(3, 17))
+            const received = yield* peer.readExactly(data.length)
+            // never reads the end, never closes, until told to watch for the client going away
+            yield* Deferred.await(release)
+            yield* peer.awaitGone
+            return received
+          })
+        )
+        const connection = yield* connect({ ...served.endpoint, closeTimeout: "600 millis" })
+        yield* connection.write(data)
+        const started = Date.now()
+        yield* connection.close
+        const took = Date.now() - started
+        if (harness.real) assert.isAtLeast(took, 550, "close returned before the peer closed or the bound")
+        assert.isBelow(took, 1_500, "close waited well past the bound")
+        yield* Deferred.succeed(release, undefined)
+        assert.deepStrictEqual(
+          yield* served.result.pipe(Effect.timeoutOrElse({
+            duration: "1 second",
+            orElse: () => Effect.die(new Error("the peer still had the connection 1 s after close"))
+          })),
+          data
+        )
+      }))
+
+    test("close: the default bound is closeGraceMillis", () =>
+      Effect.gen(function*() {
+        const served = yield* harness.serve((peer) => Effect.andThen(peer.halfOpen, Effect.never))
+        const connection = yield* connect(served.endpoint)
+        const started = Date.now()
+        yield* connection.close
+        const took = Date.now() - started
+        if (harness.real) assert.isAtLeast(took, closeGraceMillis - 50)
+        assert.isBelow(took, closeGraceMillis + 1_000)
       }))
 
     test("a reset by the peer fails the pending read, then writes, with ConnectionReset", () =>

@@ -11,7 +11,7 @@ import * as net from "node:net"
 import * as tls from "node:tls"
 import type { Endpoint, TlsInfo } from "../Transport.ts"
 import { fromNodeError, TlsError, Timeout, type TransportError } from "../TransportError.ts"
-import { closeSocket } from "./closeSocket.ts"
+import { closeSocket, closeTimeoutMillis } from "./closeSocket.ts"
 import { connectHost, serverName, timeoutMillis, tlsConnectOptions } from "./endpoint.ts"
 
 /** A connected (and, for TLS, handshaken) socket, in paused mode with no data listener. */
@@ -89,16 +89,19 @@ const settle = (
 const tlsInfo = (socket: tls.TLSSocket, endpoint: Endpoint): TlsInfo => ({
   protocol: socket.getProtocol() ?? "unknown",
   cipher: socket.getCipher()?.name ?? "unknown",
-  servername: serverName(endpoint)
+  servername: serverName(endpoint),
+  peerCertificate: socket.getPeerCertificate()
 })
 
 /**
  * Connects to `endpoint` (TCP, then TLS when `endpoint.tls` is set). The socket is closed gracefully when
- * the Scope closes.
+ * the Scope closes (see `closeSocket`): the Scope's close waits for the peer's end, up to the endpoint's
+ * `closeTimeout`.
  */
 export const dial = (endpoint: Endpoint): Effect.Effect<Dialed, TransportError, Scope.Scope> =>
   Effect.gen(function*() {
     const after = timeoutMillis(endpoint)
+    const closeAfter = closeTimeoutMillis(endpoint)
     const isTls = endpoint.tls !== undefined
     const context = { host: endpoint.host, port: endpoint.port, tls: isTls }
 
@@ -109,7 +112,7 @@ export const dial = (endpoint: Endpoint): Effect.Effect<Dialed, TransportError, 
         catch: (cause) => fromNodeError(cause, { ...context, connected: false })
       }),
       // once TLS runs on top, closing the TLS socket closes this one too
-      (socket) => Effect.sync(() => tlsOnTop ? undefined : closeSocket(socket))
+      (socket) => tlsOnTop ? Effect.void : closeSocket(socket, undefined, closeAfter)
     )
     raw.on("error", ignoreError)
     raw.pause()
@@ -128,7 +131,7 @@ export const dial = (endpoint: Endpoint): Effect.Effect<Dialed, TransportError, 
         try: () => tls.connect(tlsConnectOptions(endpoint, raw)),
         catch: (cause) => tlsSetupError(endpoint, cause)
       }),
-      (socket) => Effect.sync(() => closeSocket(socket, raw))
+      (socket) => closeSocket(socket, raw, closeAfter)
     )
     tlsOnTop = true
     secure.on("error", ignoreError)

@@ -22,6 +22,8 @@ export type Script<A> = (peer: Peer) => Effect.Effect<A, unknown>
 export interface Harness {
   readonly name: string
   readonly layer: Layer.Layer<Transport>
+  /** Whether the transport talks to a real socket (TCP or TLS), whose close waits for the peer's end. */
+  readonly real: boolean
   /** Starts a server running `script` for each connection; it stops when the Scope closes. */
   readonly serve: <A>(script: Script<A>) => Effect.Effect<Served<A>, never, Scope.Scope>
 }
@@ -80,6 +82,7 @@ export const realHarness = (
 ): Harness => ({
   name,
   layer,
+  real: true,
   serve: <A>(script: Script<A>) =>
     Effect.gen(function*() {
       const runFork = yield* FiberSet.makeRuntime<never, unknown, unknown>()
@@ -118,6 +121,7 @@ export const memoryHarness = (name: string, options: { readonly fragment?: numbe
   let nextPort = 40_000
   return {
     name,
+    real: false,
     layer: layerMemory({
       ...options,
       serve: (server) => {

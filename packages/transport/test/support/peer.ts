@@ -16,6 +16,11 @@ export interface Peer {
   readonly write: (bytes: Uint8Array) => Effect.Effect<void, unknown>
   /** Clean end of the server's side (FIN). */
   readonly end: Effect.Effect<void>
+  /**
+   * Keeps the server's side open after the client's end (half-open), so the server never closes on its
+   * own: a Node socket otherwise ends its side as soon as it reads the client's end. A no-op in memory.
+   */
+  readonly halfOpen: Effect.Effect<void>
   /** Abortive close (RST). */
   readonly reset: Effect.Effect<void>
   /**
@@ -105,6 +110,10 @@ export const nodePeer = (socket: net.Socket, raw: net.Socket = socket): Peer => 
     end: Effect.sync(() => {
       socket.end()
     }),
+    halfOpen: Effect.sync(() => {
+      socket.allowHalfOpen = true
+      raw.allowHalfOpen = true
+    }),
     reset: Effect.sync(() => {
       raw.resetAndDestroy()
       if (socket !== raw) socket.destroy()
@@ -129,6 +138,7 @@ export const memoryPeer = (server: MemoryServer): Peer => ({
   readToEnd: Effect.map(Stream.runCollect(server.reads), concat),
   write: server.write,
   end: server.end,
+  halfOpen: Effect.void,
   reset: server.reset,
   awaitGone: Stream.runDrain(server.reads)
 })
