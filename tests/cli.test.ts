@@ -285,14 +285,11 @@ describe.concurrent("invalid input media exits 3", () => {
         reason: expect.stringMatching(/Sorenson H\.263.*H\.264/),
         offset: expect.any(Number)
       })
-      // An input error is not retried.
-      expect(run.summary!.attempts as number, show(run)).toBeLessThanOrEqual(1)
-      // No video reached the server. (The publish itself does start: the first frame, read before connecting,
-      // is onMetaData; nginx leaves an empty recording.)
-      const recording = await nginx.waitForRecording(key).catch(() => undefined)
-      if (recording !== undefined && (await fs.stat(recording)).size > 0) {
-        expect((await readFlv(recording)).tags.filter((t) => t.track === "video"), show(run)).toEqual([])
-      }
+      // The input is read up to its first audio or video frame before connecting: the unsupported codec
+      // fails there, so no connection is made and the server records nothing.
+      expect(run.summary!.attempts as number, show(run)).toBe(0)
+      const recorded = await fs.stat(nginx.recordingPath(key)).then(() => true, () => false)
+      expect(recorded, show(run)).toBe(false)
     })
 
     it(`an unsupported video codec (${transport}), human: one \`error:\` line naming the codec and what is supported`, async () => {
@@ -453,6 +450,23 @@ for (const transport of transports) {
       const url = nginx.tlsUrl(key)
       const run = await runCli(["publish", clip, url, "--json", "--transport", transport, "--ca", nginx.caFile!])
       expectOk(run, url, key)
+    })
+
+    it("--handshake auto --legacy-connect, credentials in the URL and --user/--password: ok, no secret shown", async () => {
+      const key = `${KEY}-options-${transport}`
+      const url = nginx.url(key).replace("rtmp://", "rtmp://aLiCe-user:pAsS-SeCrEt@")
+      const run = await runCli([
+        "publish", clip, url, "--json", "--transport", transport, "--handshake", "auto", "--legacy-connect",
+        "--user", "bOb-user", "--password", "oThEr-SeCrEt"
+      ])
+      expect(run.code, show(run)).toBe(0)
+      expectJsonLines(run)
+      expectNoKey(run)
+      for (const secret of ["aLiCe-user", "pAsS-SeCrEt", "bOb-user", "oThEr-SeCrEt"]) {
+        expect(run.stdout + run.stderr, show(run)).not.toContain(secret)
+      }
+      expect(run.events[0], show(run)).toMatchObject({ event: "connecting", url: expect.stringContaining("****@") })
+      expect(run.summary, show(run)).toMatchObject({ status: "ok", attempts: 1, frames: clipTags })
     })
 
     it("human mode: a one-line result on stderr, nothing on stdout, no key", async () => {

@@ -39,6 +39,14 @@ export interface PublishArgs {
   readonly timeout: Option.Option<number>
   readonly retries: number
   readonly json: boolean
+  /** `--handshake`: the C1 form (`PublishOptions.handshake`). Default simple. */
+  readonly handshake?: "simple" | "digest" | "auto" | undefined
+  /** `--legacy-connect`: no Enhanced RTMP properties in connect. */
+  readonly legacyConnect?: boolean | undefined
+  /** `--user`: user name for servers that authenticate publishers (Adobe or Limelight authmod). */
+  readonly user?: Option.Option<string> | undefined
+  /** `--password`: the password of `--user`. */
+  readonly password?: Option.Option<string> | undefined
 }
 
 /**
@@ -76,7 +84,14 @@ export const run = (args: PublishArgs, context: RunContext = {}): Effect.Effect<
     const parsed = urls.map((url) => Url.parseResult(url))
     const output = Output.make({
       json: args.json,
-      secrets: parsed.map((target) => target._tag === "Success" ? target.success.streamKey : "")
+      secrets: [
+        ...parsed.map((target) => target._tag === "Success" ? target.success.streamKey : ""),
+        ...parsed.flatMap((target) =>
+          target._tag === "Success" ? [target.success.username ?? "", target.success.password ?? ""] : []
+        ),
+        Option.getOrElse(args.user ?? Option.none(), () => ""),
+        Option.getOrElse(args.password ?? Option.none(), () => "")
+      ]
     })
     const stats = Publisher.makeStats()
     const started = Date.now()
@@ -102,6 +117,14 @@ export const run = (args: PublishArgs, context: RunContext = {}): Effect.Effect<
         retries: args.retries,
         timeout: Option.getOrUndefined(Option.map(args.timeout, Duration.seconds)),
         tls: { ca: Option.getOrUndefined(Option.map(args.ca, (pem) => [pem])), insecure: args.insecure },
+        handshake: args.handshake,
+        credentials: Option.isSome(args.user ?? Option.none())
+          ? {
+            username: Option.getOrElse(args.user!, () => ""),
+            password: Option.getOrElse(args.password ?? Option.none(), () => "")
+          }
+          : undefined,
+        enhanced: args.legacyConnect !== true,
         stats,
         onEvent: output.event
       }).pipe(Effect.provide(transport.layer))
@@ -172,7 +195,23 @@ export const make = (onExit: (code: number) => void, signal?: () => Signal | und
           "and resume); the count starts again after 30 s of stable publishing"
       )
     ),
-    json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("One JSON object per line on stdout; the last is the summary"))
+    json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("One JSON object per line on stdout; the last is the summary")),
+    handshake: Flag.Literals("handshake", ["simple", "digest", "auto"]).pipe(
+      Flag.withDefault("simple" as const),
+      Flag.withDescription(
+        "RTMP handshake: simple (default), digest (Flash Player form, for CDNs that require it), or auto " +
+          "(digest, then simple once if the server does not take it)"
+      )
+    ),
+    user: Flag.String("user").pipe(
+      Flag.optional,
+      Flag.withDescription("User name for ingests that authenticate publishers (authmod adobe or llnw)")
+    ),
+    password: Flag.String("password").pipe(Flag.optional, Flag.withDescription("The password of --user")),
+    legacyConnect: Flag.Boolean("legacy-connect").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription("Send no Enhanced RTMP properties in connect, for old servers that refuse them")
+    )
   }, (args) => Effect.asVoid(run(args, { signal, onExitCode: onExit }))).pipe(
     Command.withDescription("Publish an FLV file or stdin to an RTMP or RTMPS ingest")
   )

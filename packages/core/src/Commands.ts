@@ -107,6 +107,14 @@ export const enhancedCapabilities: Amf0.Amf0Object = {
 }
 
 /**
+ * The `onStatus` code with which a server asks the client to reconnect (Enhanced RTMP v2): to the
+ * `tcUrl` of the info object if it has one, else to the same URL, for example before it restarts.
+ *
+ * @since 0.3.0
+ */
+export const reconnectRequestCode = "NetConnection.Connect.ReconnectRequest"
+
+/**
  * Options of {@link connect}.
  *
  * @since 0.1.0
@@ -186,14 +194,16 @@ export const deleteStream = (transactionId: number, streamId: number): RtmpMessa
   command("deleteStream", transactionId, null, [streamId])
 
 /**
- * The info object of an `onStatus` or `_error` (level, code, description).
+ * The info object of an `onStatus` or `_error` (level, code, description; `tcUrl` of a reconnect request).
  *
  * @since 0.1.0
  */
 export const StatusInfo = Schema.Struct({
   level: Schema.optional(Schema.String),
   code: Schema.String,
-  description: Schema.optional(Schema.String)
+  description: Schema.optional(Schema.String),
+  /** The URL to reconnect to, in `NetConnection.Connect.ReconnectRequest` (Enhanced RTMP v2). */
+  tcUrl: Schema.optional(Schema.String)
 })
 
 /**

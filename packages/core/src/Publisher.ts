@@ -17,12 +17,23 @@
  * the source's, never rebased. `retries` bounds the consecutive failed attempts; the count starts again
  * once a connection has published for `stableAfter`.
  *
+ * A server may also ask for a reconnection (`onStatus NetConnection.Connect.ReconnectRequest`, Enhanced
+ * RTMP v2, e.g. before it restarts): the publish goes on up to the next video keyframe, ends the stream
+ * on that connection (FCUnpublish + deleteStream), and resumes it from that keyframe on the request's
+ * `tcUrl` (else the same URL) with the same stream key. That is no failure: it counts in `reconnects`,
+ * not against `retries`.
+ *
+ * Servers that authenticate publishers (`authmod=adobe`, `authmod=llnw`) get the credentials of the URL
+ * (`rtmp://user:password@host/app/key`) or of `PublishOptions.credentials`: see `Auth`.
+ *
  * @since 0.1.0
  */
 import { Transport, type TlsOptions, type TransportName, type TransportShape } from "@effect-rtmp/transport"
 import { Clock, Duration, Effect, Exit, Pull, Schedule, Stream } from "effect"
+import * as Auth from "./Auth.ts"
 import * as FlvMuxer from "./FlvMuxer.ts"
 import * as FramePump from "./internal/framePump.ts"
+import * as Metadata from "./Metadata.ts"
 import type { MediaFrame } from "./MediaFrame.ts"
 import * as Realtime from "./Realtime.ts"
 import * as ReplayBuffer from "./ReplayBuffer.ts"
@@ -143,6 +154,32 @@ export interface PublishOptions {
   readonly realtime?: boolean | undefined
   /** Outgoing chunk size. Default 4096. */
   readonly chunkSize?: number | undefined
+  /**
+   * The handshake's C1: `"simple"` (default; what nginx-rtmp, SRS and most ingests expect), `"digest"`
+   * (the Flash Player form some CDNs require), or `"auto"`: digest first and, when an attempt fails during
+   * the handshake (a `HandshakeError`, or the connection ending, reset or timing out before the handshake
+   * completed), once more at once with the simple form on a new connection, not counted against
+   * `retries`; the simple form is then kept for the rest of the publish.
+   */
+  readonly handshake?: "simple" | "digest" | "auto" | undefined
+  /**
+   * Advertise Enhanced RTMP in `connect` (`Commands.enhancedCapabilities`). Default true; false sends the
+   * legacy command object only, for old servers that refuse properties they do not know.
+   */
+  readonly enhanced?: boolean | undefined
+  /**
+   * Prepend an `onMetaData` made from the first frames when the source does not start with one (MP4
+   * inputs, an app's own frames): `Metadata.ensureOnMetaData`. Default true; a source that has its own
+   * (FLV) is left as it is.
+   */
+  readonly metadata?: boolean | undefined
+  /**
+   * User name and password for ingests that authenticate publishers (`authmod=adobe` or `authmod=llnw`,
+   * see `Auth`). Credentials in a URL (`rtmp://user:password@host/app/key`) take precedence for that URL.
+   * The authentication round trips (each a new connection) are part of one attempt; wrong credentials
+   * fail with `Rejected`, not retried.
+   */
+  readonly credentials?: Auth.Credentials | undefined
   /** Counters to update (see `makeStats`). */
   readonly stats?: PublishStats | undefined
   /** Called for each lifecycle event. */
@@ -163,9 +200,60 @@ const finishOnInterrupt = Duration.seconds(1)
 /** Frames per write when a new connection re-sends the replay buffer. */
 const replayBatch = 128
 
+/** Read-ahead before connecting: up to the first audio or video frame, but at most this many frames ... */
+const readAheadFrames = 100
+/** ... or this many payload bytes. */
+const readAheadBytes = 1024 * 1024
+
+/** A coded video keyframe of the default track: where a new connection can start. */
+const isVideoKeyframe = (frame: MediaFrame): boolean =>
+  frame.kind === "video" && frame.keyframe && !frame.config && frame.metadata !== true &&
+  frame.endOfSequence !== true && (frame.track ?? 0) === 0
+
 /**
- * Publishes the frames and ends the stream cleanly (FCUnpublish + deleteStream). The first frame is
- * read before connecting, so an unreadable input fails without touching the server. Retryable
+ * Where a reconnect request sends the stream: its `tcUrl` with the same stream key (and credentials),
+ * or the same target when it has none or it is not a usable URL.
+ */
+const reconnectTarget = (target: Url.RtmpUrl, request: Session.ReconnectRequest): Url.RtmpUrl => {
+  if (request.tcUrl === undefined || request.tcUrl === "") return target
+  const parsed = Url.parseResult(request.tcUrl, { streamKey: target.streamKey })
+  return parsed._tag === "Success"
+    ? { ...parsed.success, username: target.username ?? parsed.success.username, password: target.password ?? parsed.success.password }
+    : target
+}
+
+/** The credentials for a target: its URL's own, else the publish's. */
+const credentialsOf = (target: Url.RtmpUrl, fallback: Auth.Credentials | undefined): Auth.Credentials | undefined =>
+  target.username !== undefined
+    ? { username: target.username, password: target.password ?? "", authmod: fallback?.authmod }
+    : fallback
+
+/** The target with an authentication query appended to the app and tcUrl of its connect. */
+const withQuery = (target: Url.RtmpUrl, query: string): Url.RtmpUrl =>
+  query === "" ? target : { ...target, app: target.app + query, tcUrl: target.tcUrl + query }
+
+/**
+ * Whether an attempt that failed before its handshake completed failed in a way the digest handshake may
+ * be to blame for: the server refused it (`HandshakeError`), or ended, reset or let time out the
+ * connection during the handshake. A connect or TLS failure is not one of them.
+ */
+const isHandshakeFailure = (error: PublishError): boolean => {
+  switch (error._tag) {
+    case "HandshakeError":
+    case "UnexpectedEof":
+    case "ConnectionReset":
+      return true
+    case "Timeout":
+      return error.phase === "handshake"
+    default:
+      return false
+  }
+}
+
+/**
+ * Publishes the frames and ends the stream cleanly (FCUnpublish + deleteStream). The frames up to the
+ * first audio or video frame (at most 100 frames or 1 MiB) are read before connecting, so an unreadable
+ * input, or one whose first media frame is of an unsupported codec, fails without touching the server. Retryable
  * failures are retried, before and after media flows (see the module documentation); an interrupted
  * publish still sends FCUnpublish + deleteStream (for at most 1 s) before closing its connection. Fails
  * with the typed error of the last attempt, or the frame stream's own error.
@@ -191,14 +279,35 @@ export const publish = <E, R>(
     const retries = options.retries ?? 0
     const stableAfter = Duration.toMillis(Duration.fromInputUnsafe(options.stableAfter ?? Duration.seconds(30)))
     const buffer = ReplayBuffer.make({ maxBytes: options.replayBufferBytes })
-    const source = yield* FramePump.start(options.realtime === true ? Realtime.realtime(frames) : frames)
+    const described = options.metadata === false ? frames : frames.pipe(Metadata.ensureOnMetaData())
+    const source = yield* FramePump.start(options.realtime === true ? Realtime.realtime(described) : described)
 
-    // Read up to the first frame before connecting: a missing or unreadable input fails here, with its
-    // own error, and never starts an empty broadcast on the server.
+    // Read up to the first audio or video frame before connecting (past leading data frames, within
+    // bounds): a missing or unreadable input, or one whose first media frame is of an unsupported codec,
+    // fails here with its own error and never starts an empty broadcast on the server.
     let ended = false
-    const first = yield* source.take
-    if (first === undefined) ended = true
-    else for (const frame of first) buffer.push(frame)
+    let readAhead = 0
+    let readAheadSize = 0
+    while (true) {
+      const batch = yield* source.take
+      if (batch === undefined) {
+        ended = true
+        break
+      }
+      for (const frame of batch) {
+        buffer.push(frame)
+        readAhead += 1
+        readAheadSize += frame.payload.length
+      }
+      if (
+        batch.some((frame) => frame.kind !== "data") || readAhead >= readAheadFrames || readAheadSize >= readAheadBytes
+      ) break
+    }
+    let handshakeMode: "simple" | "digest" = options.handshake === "digest" || options.handshake === "auto"
+      ? "digest"
+      : "simple"
+    /** Whether the current attempt's handshake completed. */
+    let handshaken = false
 
     let mediaFlowed = false
     let bytesBefore = 0
@@ -216,7 +325,12 @@ export const publish = <E, R>(
         const session = yield* Session.open(connection, target, {
           chunkSize: options.chunkSize,
           timeout,
-          windowAckSize: options.windowAckSize
+          windowAckSize: options.windowAckSize,
+          handshake: { digest: handshakeMode === "digest" },
+          enhanced: options.enhanced,
+          onHandshake: () => {
+            handshaken = true
+          }
         })
         publishingSince = yield* Clock.currentTimeMillis
         const resumption = buffer.resume()
@@ -261,36 +375,82 @@ export const publish = <E, R>(
           }
           while (!ended) {
             const batch = yield* Effect.mapError(source.take, (error) => new SourceFailure(error))
-            if (batch === undefined) ended = true
-            else yield* sendEntries(batch.map(buffer.push))
+            if (batch === undefined) {
+              ended = true
+              break
+            }
+            const request = session.reconnectRequested()
+            // Asked to reconnect: go on up to the next video keyframe, which the next connection starts with.
+            const cut = request === undefined ? -1 : batch.findIndex(isVideoKeyframe)
+            const entries = batch.map(buffer.push)
+            if (cut < 0) {
+              yield* sendEntries(entries)
+              continue
+            }
+            if (cut > 0) yield* sendEntries(entries.slice(0, cut))
+            return request
           }
+          return undefined
         })
-        yield* Effect.raceFirst(media, session.watch)
-        yield* session.finish
+        const request = yield* Effect.raceFirst(media, session.watch)
+        const confirmed = yield* session.finish
         finished = true
+        // The server confirmed it read everything sent: nothing of it needs re-sending.
+        if (confirmed) buffer.acknowledge(session.bytesSent())
         counted()
         yield* connection.close
+        return request
       }))
 
     let step = yield* Schedule.toStep(RetryPolicy.schedule(retries))
     let onFallback = false
+    let index = 0
+    /** Set when the server asked for (more) authentication: the next round belongs to the same attempt. */
+    let authRound: Auth.State | undefined
+    /** Set after a reconnect request: the next attempt goes to the same (redirected) target. */
+    let sameTarget = false
     while (true) {
-      const index = stats.attempts % targets.length
       const transport = onFallback && fallback !== undefined ? fallback : primary
-      stats.attempts += 1
+      if (authRound === undefined && !sameTarget) index = stats.attempts % targets.length
+      if (authRound === undefined) stats.attempts += 1
+      sameTarget = false
       stats.transport = transport.name
       publishingSince = undefined
-      yield* emit({ _tag: "Connecting", attempt: stats.attempts, url: Url.mask(urls[index]!), transport: transport.name })
-      const result = yield* Effect.result(attempt(targets[index]!, transport))
-      if (result._tag === "Success") break
+      handshaken = false
+      const target = targets[index]!
+      const credentials = credentialsOf(target, options.credentials)
+      const auth = authRound ?? Auth.initial(credentials)
+      if (authRound === undefined) {
+        yield* emit({ _tag: "Connecting", attempt: stats.attempts, url: Url.mask(urls[index]!), transport: transport.name })
+      }
+      authRound = undefined
+      const result = yield* Effect.result(attempt(withQuery(target, auth.query), transport))
+      if (result._tag === "Success") {
+        if (result.success === undefined) break
+        // The server asked for a reconnection (not a failure): the same stream, on the URL it gave.
+        const redirected = reconnectTarget(target, result.success)
+        targets[index] = redirected
+        urls[index] = `${redirected.tcUrl}/${redirected.streamKey}`
+        sameTarget = true
+        continue
+      }
       if (result.failure instanceof SourceFailure) return yield* Effect.fail(result.failure.error as E)
       const error = result.failure
+      if (error._tag === "Rejected" && error.command === "connect") {
+        authRound = Auth.next(auth, error.description, credentials, target.app)
+        if (authRound !== undefined) continue
+      }
       yield* emit({ _tag: "AttemptFailed", attempt: stats.attempts, error })
 
       const now = yield* Clock.currentTimeMillis
       // A connection that published long enough starts the count of consecutive failures again.
       if (publishingSince !== undefined && now - publishingSince >= stableAfter) {
         step = yield* Schedule.toStep(RetryPolicy.schedule(retries))
+      }
+      // --handshake auto: a digest handshake the server did not take is tried once more, simple, at once.
+      if (options.handshake === "auto" && handshakeMode === "digest" && !handshaken && isHandshakeFailure(error)) {
+        handshakeMode = "simple"
+        continue
       }
       const retryable = mediaFlowed ? RetryPolicy.isRetryableWhenResuming(error) : RetryPolicy.isRetryable(error)
       if (!retryable) return yield* Effect.fail(error)

@@ -51,6 +51,15 @@ export interface SessionOptions {
    * at most `timeout`.
    */
   readonly finishWait?: Duration.Input | undefined
+  /** How the handshake is made (`Handshake.Options`: simple or digest C1). Default: simple. */
+  readonly handshake?: Handshake.Options | undefined
+  /**
+   * Advertise Enhanced RTMP in the connect command object (`Commands.ConnectOptions.enhanced`). Default
+   * true; false for old servers that refuse properties they do not know.
+   */
+  readonly enhanced?: boolean | undefined
+  /** Called once the handshake succeeded, before any command: tells later failures from handshake ones. */
+  readonly onHandshake?: ((outcome: Handshake.Outcome) => void) | undefined
 }
 
 /**
@@ -82,9 +91,25 @@ export interface Session {
    * everything: the Ping Response to a Ping Request sent right after deleteStream, `onStatus
    * NetStream.Unpublish.Success`, or the end of the connection. Closing before that can lose the last
    * frames: a socket closed with unread data resets the connection, and the server drops what it had
-   * not read yet.
+   * not read yet. Succeeds with true when the server confirmed (Ping Response or Unpublish.Success) that
+   * it read everything sent.
    */
-  readonly finish: Effect.Effect<void, SessionError>
+  readonly finish: Effect.Effect<boolean, SessionError>
+  /**
+   * The server's request to reconnect (`onStatus NetConnection.Connect.ReconnectRequest`, Enhanced RTMP
+   * v2), once one came at any point of the session; `undefined` until then.
+   */
+  readonly reconnectRequested: () => ReconnectRequest | undefined
+}
+
+/**
+ * A server's request to reconnect: `tcUrl` is where to (undefined: the same URL).
+ *
+ * @since 0.3.0
+ */
+export interface ReconnectRequest {
+  readonly tcUrl: string | undefined
+  readonly description: string
 }
 
 const defaultChunkSize = 4096
@@ -133,7 +158,8 @@ export const open = (
         orElse: () => Effect.fail(new Timeout({ phase, after: Duration.toMillis(limit) }))
       })
 
-    yield* within("handshake", Handshake.run(connection))
+    const outcome = yield* within("handshake", Handshake.run(connection, options.handshake))
+    options.onHandshake?.(outcome)
 
     const encoder = ChunkEncoder.make()
     const writeLock = yield* Semaphore.make(1)
@@ -154,9 +180,10 @@ export const open = (
     const acknowledgements = Acknowledgements.make(() => bytesSent)
     /** The Ping Responses the session waits for: the probe's after connect, then the one `finish` sends. */
     const pong: Pong = { probe: probeTimestamp, answered: false, timestamp: 0, received: undefined }
+    const reconnect: { request: ReconnectRequest | undefined } = { request: undefined }
 
     const inbox = yield* Queue.unbounded<Commands.ServerCommand, SessionError | Cause.Done>()
-    yield* Stream.runForEach(reader(connection, send, acknowledgements, pong), (command) => Queue.offer(inbox, command)).pipe(
+    yield* Stream.runForEach(reader(connection, send, acknowledgements, pong, reconnect), (command) => Queue.offer(inbox, command)).pipe(
       Effect.flatMap(() =>
         Queue.fail(inbox, new ConnectionReset({ code: "EOF", reason: "the server closed the connection" }))
       ),
@@ -168,7 +195,7 @@ export const open = (
     yield* send([ProtocolControl.setChunkSize(chunkSize)])
     encoder.setChunkSize(chunkSize)
 
-    yield* send([Commands.connect(url)])
+    yield* send([Commands.connect(url, { enhanced: options.enhanced })])
     yield* within("connect", awaitCommand(inbox, "connect", (c) => c._tag === "Result" && c.transactionId === 1))
 
     const windowAckSize = options.windowAckSize ?? defaultWindowAckSize
@@ -210,7 +237,7 @@ export const open = (
             Commands.fcUnpublish(Txn.fcUnpublish, url.streamKey),
             Commands.deleteStream(Txn.deleteStream, streamId)
           ])
-          return
+          return false
         }
         const received = yield* Deferred.make<void>()
         pong.timestamp = bytesSent % 0x1_0000_0000
@@ -220,10 +247,11 @@ export const open = (
           Commands.deleteStream(Txn.deleteStream, streamId),
           ProtocolControl.pingRequest(pong.timestamp)
         ])
-        yield* Effect.raceFirst(Deferred.await(received), unpublished(inbox)).pipe(
-          Effect.timeoutOrElse({ duration: finishWait, orElse: () => Effect.void })
+        return yield* Effect.raceFirst(Effect.as(Deferred.await(received), true), unpublished(inbox)).pipe(
+          Effect.timeoutOrElse({ duration: finishWait, orElse: () => Effect.succeed(false) })
         )
-      })
+      }),
+      reconnectRequested: () => reconnect.request
     } satisfies Session
   })
 
@@ -241,16 +269,17 @@ const rejection = (command: string, received: Commands.ServerCommand) => {
 }
 
 /**
- * Succeeds once the server says the publish ended (`onStatus NetStream.Unpublish.Success`) or the
- * connection ends; other commands, errors included, are passed over.
+ * Succeeds once the server says the publish ended (`onStatus NetStream.Unpublish.Success`: true) or the
+ * connection ends (false); other commands, errors included, are passed over.
  */
-const unpublished = (inbox: Queue.Dequeue<Commands.ServerCommand, SessionError | Cause.Done>): Effect.Effect<void> =>
+const unpublished = (inbox: Queue.Dequeue<Commands.ServerCommand, SessionError | Cause.Done>): Effect.Effect<boolean> =>
   Effect.flatMap(
     Effect.result(Queue.take(inbox)),
-    (taken): Effect.Effect<void> =>
-      taken._tag === "Failure" ||
-        (taken.success._tag === "OnStatus" && taken.success.info.code === "NetStream.Unpublish.Success")
-        ? Effect.void
+    (taken): Effect.Effect<boolean> =>
+      taken._tag === "Failure"
+        ? Effect.succeed(false)
+        : taken.success._tag === "OnStatus" && taken.success.info.code === "NetStream.Unpublish.Success"
+        ? Effect.succeed(true)
         : unpublished(inbox)
   )
 
@@ -277,8 +306,15 @@ const reader = (
   connection: Connection,
   send: (messages: ReadonlyArray<RtmpMessage>) => Effect.Effect<unknown, SessionError>,
   acknowledgements: Acknowledgements.Acknowledgements,
-  pong: Pong
+  pong: Pong,
+  reconnect: { request: ReconnectRequest | undefined }
 ): Stream.Stream<Commands.ServerCommand, SessionError> => {
+  const noticed = (command: Commands.ServerCommand): Array<Commands.ServerCommand> => {
+    if (command._tag === "OnStatus" && command.info.code === Commands.reconnectRequestCode) {
+      reconnect.request ??= { tcUrl: command.info.tcUrl, description: command.info.description ?? "" }
+    }
+    return [command]
+  }
   let received = 0
   let acknowledged = 0
   let window = 0
@@ -315,12 +351,9 @@ const reader = (
             })
             : Effect.succeed([]))
       case MessageType.CommandAmf0:
-        return Effect.map(Effect.fromResult(Commands.parse(message)), (command) => [command])
+        return Effect.map(Effect.fromResult(Commands.parse(message)), noticed)
       case MessageType.CommandAmf3:
-        return Effect.map(
-          Effect.fromResult(Commands.parse({ ...message, payload: message.payload.subarray(1) })),
-          (command) => [command]
-        )
+        return Effect.map(Effect.fromResult(Commands.parse({ ...message, payload: message.payload.subarray(1) })), noticed)
       default:
         return Effect.succeed([])
     }

@@ -19,8 +19,8 @@ import { InvalidUrl } from "./RtmpError.ts"
  * - `streamKey` is the publishing name sent in `releaseStream`/`FCPublish`/`publish`, query included.
  * - `tcUrl` is the `tcUrl` of the `connect` command: `rtmp[s]://host[:port]/app`, the port only when the
  *   input URL had one.
- * - `username`/`password` are present only when the URL had `user[:password]@` credentials; they are not part
- *   of `tcUrl`.
+ * - `username`/`password` are present only when the URL had `user[:password]@` credentials (percent-decoded);
+ *   they are not part of `tcUrl`. The publisher authenticates with them (see `Auth`).
  *
  * @since 0.1.0
  */
@@ -106,6 +106,13 @@ export const parseResult = (url: string, overrides?: Overrides): Result.Result<R
     username = colon < 0 ? userinfo : userinfo.slice(0, colon)
     password = colon < 0 ? undefined : userinfo.slice(colon + 1)
     if (username === "") return fail("the credentials before @ have no user name")
+    // Percent-encoded, as in any URL: "p%40ss" is "p@ss".
+    try {
+      username = decodeURIComponent(username)
+      password = password === undefined ? undefined : decodeURIComponent(password)
+    } catch {
+      return fail("the credentials before @ are not validly percent-encoded")
+    }
   }
 
   // Host and port; an IPv6 literal is in brackets.

@@ -5,6 +5,7 @@
  */
 export * as Acknowledgements from "./Acknowledgements.ts"
 export * as Amf0 from "./Amf0.ts"
+export * as Auth from "./Auth.ts"
 export * as ChunkDecoder from "./ChunkDecoder.ts"
 export * as ChunkEncoder from "./ChunkEncoder.ts"
 export * as Commands from "./Commands.ts"

@@ -94,6 +94,9 @@ const driveClock = <A, E>(fiber: Fiber.Fiber<A, E>, steps = 400) =>
   Effect.gen(function*() {
     for (let i = 0; i < steps && fiber.pollUnsafe() === undefined; i++) {
       yield* TestClock.adjust("500 millis")
+      // Let the client and the scripted server catch up in real time before virtual time moves on: on a
+      // loaded machine the clock would otherwise race ahead of the work it is meant to pace.
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 2)))
     }
     return yield* Fiber.join(fiber)
   })
@@ -214,15 +217,16 @@ describe("Publisher reconnection", { timeout: 20_000 }, () => {
 
   it.effect("retries count consecutive failures: a publish that was stable for stableAfter starts the count again", () =>
     Effect.gen(function*() {
-      const show = makeShow(10)
-      // A keyframe every simulated second; every connection is reset after 65 media messages (~3 GOPs).
+      const show = makeShow(20)
+      // A keyframe every simulated second; every connection is reset after 130 media messages (~6 GOPs): even
+      // after replaying up to two unacknowledged GOPs, each connection publishes for more than 2 s.
       const paced = live(show).pipe(
         Stream.mapEffect((f) => f.kind === "video" && f.keyframe && !f.config ? Effect.as(Effect.sleep("1 second"), f) : Effect.succeed(f))
       )
       const resetEvery = (count: number): ScriptedServer.Behaviour["onMessage"] => (message, connection) =>
         isMedia(message) && connection.messages.filter(isMedia).length === count ? connection.reset : Effect.void
 
-      const stable = ScriptedServer.make({ acknowledge: true, onMessage: resetEvery(65) })
+      const stable = ScriptedServer.make({ acknowledge: true, onMessage: resetEvery(130) })
       const stats = Publisher.makeStats()
       const fiber = yield* run(stable, "rtmp://host/live/key", paced, {
         retries: 1,
@@ -235,7 +239,7 @@ describe("Publisher reconnection", { timeout: 20_000 }, () => {
       assert.strictEqual(stats.reconnects, stats.attempts - 1)
       assertNothingLost(stable, show)
 
-      const unstable = ScriptedServer.make({ acknowledge: true, onMessage: resetEvery(65) })
+      const unstable = ScriptedServer.make({ acknowledge: true, onMessage: resetEvery(130) })
       const failed = Publisher.makeStats()
       const error = yield* run(unstable, "rtmp://host/live/key", paced, {
         retries: 1,

@@ -76,6 +76,14 @@ describe("Url.parse", () => {
     assert.strictEqual(url.tcUrl, "rtmp://h/live")
   })
 
+  it("percent-decodes credentials, and masks them", () => {
+    const url = ok("rtmp://us%65r:p%40ss%3Aw@h/live/key")
+    assert.strictEqual(url.username, "user")
+    assert.strictEqual(url.password, "p@ss:w")
+    assert.strictEqual(Url.mask("rtmp://us%65r:p%40ss%3Aw@h/live/key"), "rtmp://****@h/live/****")
+    assert.strictEqual(Url.parseResult("rtmp://u:%zz@h/live/key")._tag, "Failure")
+  })
+
   it("applies overrides", () => {
     const key = ok("rtmp://h/live", { streamKey: "secret" })
     assert.strictEqual(key.app, "live")

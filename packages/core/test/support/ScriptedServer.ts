@@ -120,7 +120,8 @@ export interface Behaviour {
   readonly chunkSize?: number | undefined
   /** The message stream id given in the createStream result. Default 1. */
   readonly streamId?: number | undefined
-  readonly connect?: Reply | undefined
+  /** How connect is answered; a function chooses per connect message (its `amf[2]` is the command object). */
+  readonly connect?: Reply | ((message: ClientMessage, number: number) => Reply) | undefined
   readonly createStream?: Reply | undefined
   /** How publish is answered; a function chooses per connection (1-based number). */
   readonly publish?: Reply | ((number: number) => Reply) | undefined
@@ -297,7 +298,7 @@ export const make = (behaviour: Behaviour = {}, transport: TransportOptions = {}
           case "connect": {
             const chunkSize = behaviour.chunkSize ?? 4096
             return answer(
-              behaviour.connect ?? "accept",
+              typeof behaviour.connect === "function" ? behaviour.connect(message, number) : behaviour.connect ?? "accept",
               transactionId,
               0,
               Effect.gen(function*() {
