@@ -39,7 +39,7 @@ export interface PublishArgs {
   readonly timeout: Option.Option<number>
   readonly retries: number
   readonly json: boolean
-  /** `--handshake`: the C1 form (`PublishOptions.handshake`). Default simple. */
+  /** `--handshake`: the C1 form (`PublishOptions.handshake`). Default auto. */
   readonly handshake?: "simple" | "digest" | "auto" | undefined
   /** `--legacy-connect`: no Enhanced RTMP properties in connect. */
   readonly legacyConnect?: boolean | undefined
@@ -47,6 +47,10 @@ export interface PublishArgs {
   readonly user?: Option.Option<string> | undefined
   /** `--password`: the password of `--user`. */
   readonly password?: Option.Option<string> | undefined
+  /** `--track`: the MP4 track ids to publish (`Mp4Demuxer.Options.tracks`). Empty or absent: the default. */
+  readonly track?: ReadonlyArray<number> | undefined
+  /** `--all-tracks`: every audio and video track of an MP4 (Enhanced RTMP multitrack). */
+  readonly allTracks?: boolean | undefined
 }
 
 /**
@@ -65,7 +69,7 @@ export interface RunContext {
 const exitCodeOf = (error: unknown): number => {
   if (error === undefined) return ExitCode.Ok
   const tag = (error as { _tag?: unknown })._tag
-  if (tag === "InvalidUrl") return ExitCode.Usage
+  if (tag === "InvalidUrl" || tag === "InvalidUsage") return ExitCode.Usage
   if (tag === "InvalidMedia") return ExitCode.InvalidInput
   if (error instanceof Interrupted) return forSignal(error.signal)
   return ExitCode.Failed
@@ -103,6 +107,21 @@ export const run = (args: PublishArgs, context: RunContext = {}): Effect.Effect<
       return ExitCode.Usage
     }
 
+    const track = args.track ?? []
+    if (track.length > 0 && args.allTracks === true) {
+      yield* output.summary(stats, 0, {
+        _tag: "InvalidUsage",
+        message: "--track and --all-tracks exclude each other"
+      })
+      context.onExitCode?.(ExitCode.Usage)
+      return ExitCode.Usage
+    }
+    const mp4Options = args.allTracks === true
+      ? { tracks: "all" as const }
+      : track.length > 0
+      ? { tracks: track }
+      : undefined
+
     const transport = transports[args.transport]
     const publish = Effect.scoped(Effect.gen(function*() {
       yield* Effect.forkScoped(
@@ -110,7 +129,7 @@ export const run = (args: PublishArgs, context: RunContext = {}): Effect.Effect<
           Effect.delay("1 second")
         )
       )
-      return yield* Publisher.publish(args.url, MediaSource.frames(args.input), {
+      return yield* Publisher.publish(args.url, MediaSource.frames(args.input, mp4Options), {
         backups: args.backup,
         fallbackTransport: transport.fallback,
         realtime: args.realtime,
@@ -197,10 +216,10 @@ export const make = (onExit: (code: number) => void, signal?: () => Signal | und
     ),
     json: Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("One JSON object per line on stdout; the last is the summary")),
     handshake: Flag.Literals("handshake", ["simple", "digest", "auto"]).pipe(
-      Flag.withDefault("simple" as const),
+      Flag.withDefault("auto" as const),
       Flag.withDescription(
-        "RTMP handshake: simple (default), digest (Flash Player form, for CDNs that require it), or auto " +
-          "(digest, then simple once if the server does not take it)"
+        "RTMP handshake: auto (default: simple, then digest once if the server rejects it), simple, " +
+          "or digest (Flash Player form, for CDNs that require it)"
       )
     ),
     user: Flag.String("user").pipe(
@@ -208,6 +227,18 @@ export const make = (onExit: (code: number) => void, signal?: () => Signal | und
       Flag.withDescription("User name for ingests that authenticate publishers (authmod adobe or llnw)")
     ),
     password: Flag.String("password").pipe(Flag.optional, Flag.withDescription("The password of --user")),
+    track: Flag.Int("track").pipe(
+      Flag.filter((n) => n >= 1 && n <= 0xffffffff, () => "an MP4 track id (1 or more)"),
+      Flag.atLeast(0),
+      Flag.withDescription(
+        "MP4 inputs: publish this track id (repeatable; ids as ffprobe shows them). Default: the first video " +
+          "and the first audio track. Tracks past the first of a kind go as Enhanced RTMP multitrack"
+      )
+    ),
+    allTracks: Flag.Boolean("all-tracks").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription("MP4 inputs: publish every audio and video track (Enhanced RTMP multitrack)")
+    ),
     legacyConnect: Flag.Boolean("legacy-connect").pipe(
       Flag.withDefault(false),
       Flag.withDescription("Send no Enhanced RTMP properties in connect, for old servers that refuse them")

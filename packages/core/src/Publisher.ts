@@ -155,11 +155,11 @@ export interface PublishOptions {
   /** Outgoing chunk size. Default 4096. */
   readonly chunkSize?: number | undefined
   /**
-   * The handshake's C1: `"simple"` (default; what nginx-rtmp, SRS and most ingests expect), `"digest"`
-   * (the Flash Player form some CDNs require), or `"auto"`: digest first and, when an attempt fails during
-   * the handshake (a `HandshakeError`, or the connection ending, reset or timing out before the handshake
-   * completed), once more at once with the simple form on a new connection, not counted against
-   * `retries`; the simple form is then kept for the rest of the publish.
+   * The handshake's C1: `"simple"` (what nginx-rtmp, SRS and most ingests expect), `"digest"` (the
+   * Flash Player form some CDNs require), or `"auto"` (default): simple first and, when the server
+   * rejects it (a `HandshakeError`, or the connection ended before any byte of S0), once more at once
+   * with the digest form on a new connection, not counted against `retries`; the digest form is then kept
+   * for the rest of the publish.
    */
   readonly handshake?: "simple" | "digest" | "auto" | undefined
   /**
@@ -233,22 +233,13 @@ const withQuery = (target: Url.RtmpUrl, query: string): Url.RtmpUrl =>
   query === "" ? target : { ...target, app: target.app + query, tcUrl: target.tcUrl + query }
 
 /**
- * Whether an attempt that failed before its handshake completed failed in a way the digest handshake may
- * be to blame for: the server refused it (`HandshakeError`), or ended, reset or let time out the
- * connection during the handshake. A connect or TLS failure is not one of them.
+ * Whether the server rejected a simple handshake, so that the digest form may succeed: it answered
+ * something that is not a handshake (`HandshakeError`), or closed the connection before sending any byte
+ * of S0. A partial S1, a reset or a timeout are ordinary transient failures, retried as such.
  */
-const isHandshakeFailure = (error: PublishError): boolean => {
-  switch (error._tag) {
-    case "HandshakeError":
-    case "UnexpectedEof":
-    case "ConnectionReset":
-      return true
-    case "Timeout":
-      return error.phase === "handshake"
-    default:
-      return false
-  }
-}
+const isHandshakeRejection = (error: PublishError): boolean =>
+  error._tag === "HandshakeError" ||
+  (error._tag === "UnexpectedEof" && error.phase === "handshake S0" && error.received === 0)
 
 /**
  * Publishes the frames and ends the stream cleanly (FCUnpublish + deleteStream). The frames up to the
@@ -303,9 +294,7 @@ export const publish = <E, R>(
         batch.some((frame) => frame.kind !== "data") || readAhead >= readAheadFrames || readAheadSize >= readAheadBytes
       ) break
     }
-    let handshakeMode: "simple" | "digest" = options.handshake === "digest" || options.handshake === "auto"
-      ? "digest"
-      : "simple"
+    let handshakeMode: "simple" | "digest" = options.handshake === "digest" ? "digest" : "simple"
     /** Whether the current attempt's handshake completed. */
     let handshaken = false
 
@@ -447,9 +436,9 @@ export const publish = <E, R>(
       if (publishingSince !== undefined && now - publishingSince >= stableAfter) {
         step = yield* Schedule.toStep(RetryPolicy.schedule(retries))
       }
-      // --handshake auto: a digest handshake the server did not take is tried once more, simple, at once.
-      if (options.handshake === "auto" && handshakeMode === "digest" && !handshaken && isHandshakeFailure(error)) {
-        handshakeMode = "simple"
+      // --handshake auto: a simple handshake the server rejected is tried once more, digest, at once.
+      if ((options.handshake ?? "auto") === "auto" && handshakeMode === "simple" && !handshaken && isHandshakeRejection(error)) {
+        handshakeMode = "digest"
         continue
       }
       const retryable = mediaFlowed ? RetryPolicy.isRetryableWhenResuming(error) : RetryPolicy.isRetryable(error)
