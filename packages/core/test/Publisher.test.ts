@@ -88,6 +88,8 @@ const driveClock = <A, E>(fiber: Fiber.Fiber<A, E>) =>
   Effect.gen(function*() {
     for (let i = 0; i < 200 && fiber.pollUnsafe() === undefined; i++) {
       yield* TestClock.adjust("500 millis")
+      // Let the client and the scripted server catch up in real time before virtual time moves on.
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 2)))
     }
     return yield* Fiber.join(fiber)
   })
