@@ -99,7 +99,7 @@ describe("probe nginx-rtmp", () => {
       ["blocking", "failed", "TlsError"]
     ])
     expect(run.summary).toMatchObject({ status: "failed", transports: { coroutine: "failed", blocking: "failed" } })
-    expect(run.summary?.error?._tag).toBe("TlsError")
+    expect(run.summary).toMatchObject({ error: { _tag: "TlsError" } })
   })
 
   it("never publishes: no publish in nginx's log, no recording", async () => {
@@ -161,6 +161,6 @@ describe("probe usage and failures", () => {
     expect(probes(refused.events).map((r) => r.error?._tag)).toEqual(["ConnectFailed", "ConnectFailed"])
     const usage = await runCli(["probe", "http://nowhere/live/key", "--json"], { timeoutMs: 20_000 })
     expect(usage.code).toBe(2)
-    expect(usage.summary?.error?._tag).toBe("InvalidUrl")
+    expect(usage.summary).toMatchObject({ error: { _tag: "InvalidUrl" } })
   })
 })
