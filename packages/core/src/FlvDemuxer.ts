@@ -35,12 +35,9 @@
  *
  * @since 0.1.0
  */
-import type * as Arr from "effect/Array"
-import * as Cause from "effect/Cause"
-import * as Effect from "effect/Effect"
-import * as Pull from "effect/Pull"
-import * as Stream from "effect/Stream"
-import { End, FlvDecoder, NeedInput } from "./internal/flvDecoder.ts"
+import type * as Stream from "effect/Stream"
+import { FlvDecoder } from "./internal/flvDecoder.ts"
+import { decodeFrames } from "./internal/frameDecoder.ts"
 import type { MediaFrame } from "./MediaFrame.ts"
 import { InvalidMedia } from "./RtmpError.ts"
 
@@ -62,29 +59,4 @@ import { InvalidMedia } from "./RtmpError.ts"
  */
 export const demux = (source: string) =>
 <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<MediaFrame, E | InvalidMedia, R> =>
-  Stream.transformPull(bytes, (upstream) =>
-    Effect.sync(() => {
-      const decoder = new FlvDecoder(source)
-      let status: typeof End | InvalidMedia | undefined
-
-      const pullInput = upstream.pipe(
-        Effect.map((chunks) => {
-          for (const chunk of chunks) decoder.push(chunk)
-        }),
-        Pull.catchDone(() => Effect.sync(() => decoder.end()))
-      )
-
-      const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<MediaFrame>, E | InvalidMedia> = Effect.suspend(
-        function loop(): Pull.Pull<Arr.NonEmptyReadonlyArray<MediaFrame>, E | InvalidMedia> {
-          // Frames decoded before an error or the end go out first; the error or end on the next pull
-          if (status === End) return Cause.done()
-          if (status !== undefined) return Effect.fail(status)
-          const out: Array<MediaFrame> = []
-          const result = decoder.decode(out)
-          if (result !== NeedInput) status = result
-          if (out.length > 0) return Effect.succeed(out as unknown as Arr.NonEmptyReadonlyArray<MediaFrame>)
-          return result === NeedInput ? Effect.flatMap(pullInput, loop) : loop()
-        }
-      )
-      return pull
-    }))
+  decodeFrames(bytes, () => new FlvDecoder(source))

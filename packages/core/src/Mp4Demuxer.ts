@@ -43,7 +43,8 @@ import * as Stream from "effect/Stream"
 import type { FileHandle } from "node:fs/promises"
 import * as fsp from "node:fs/promises"
 import { leadingBoxTypes, Mp4Error, parseBoxHeader } from "./internal/mp4Box.ts"
-import { End, Limits, Mp4Decoder, NeedInput } from "./internal/mp4Decoder.ts"
+import { decodeFrames } from "./internal/frameDecoder.ts"
+import { Limits, Mp4Decoder } from "./internal/mp4Decoder.ts"
 import { FrameWriter, trackOutputs } from "./internal/mp4Frames.ts"
 import { parseMovie, selectTracks, type TrackSelection } from "./internal/mp4Movie.ts"
 import { type PlannedSample, ProgressivePlan } from "./internal/mp4Progressive.ts"
@@ -89,32 +90,7 @@ const selection = (options: Options | undefined): TrackSelection => options?.tra
  */
 export const demux = (source: string, options?: Options) =>
 <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<MediaFrame, E | InvalidMedia, R> =>
-  Stream.transformPull(bytes, (upstream) =>
-    Effect.sync(() => {
-      const decoder = new Mp4Decoder(source, selection(options))
-      let status: typeof End | InvalidMedia | undefined
-
-      const pullInput = upstream.pipe(
-        Effect.map((chunks) => {
-          for (const chunk of chunks) decoder.push(chunk)
-        }),
-        Pull.catchDone(() => Effect.sync(() => decoder.end()))
-      )
-
-      const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<MediaFrame>, E | InvalidMedia> = Effect.suspend(
-        function loop(): Pull.Pull<Arr.NonEmptyReadonlyArray<MediaFrame>, E | InvalidMedia> {
-          // Frames decoded before an error or the end go out first; the error or end on the next pull
-          if (status === End) return Cause.done()
-          if (status !== undefined) return Effect.fail(status)
-          const out: Array<MediaFrame> = []
-          const result = decoder.decode(out)
-          if (result !== NeedInput) status = result
-          if (out.length > 0) return Effect.succeed(out as unknown as Arr.NonEmptyReadonlyArray<MediaFrame>)
-          return result === NeedInput ? Effect.flatMap(pullInput, loop) : loop()
-        }
-      )
-      return pull
-    }))
+  decodeFrames(bytes, () => new Mp4Decoder(source, selection(options)))
 
 /** Bytes read at once from a file: a track's read-ahead window, or a chunk of a fragmented file. */
 const ReadSize = 512 * 1024

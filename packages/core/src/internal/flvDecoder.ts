@@ -14,17 +14,9 @@ import { InvalidMedia } from "../RtmpError.ts"
 import * as ExTagReader from "./exTagReader.ts"
 import { ByteQueue } from "./flvByteQueue.ts"
 
-/** @internal */
-export const NeedInput: unique symbol = Symbol.for("effect-rtmp/FlvDecoder/NeedInput")
-/** @internal */
-export const End: unique symbol = Symbol.for("effect-rtmp/FlvDecoder/End")
+import { End, type FrameDecoder, NeedInput, type Status } from "./frameDecoder.ts"
 
-/**
- * What `decode` stopped on: more input is needed, the input ended cleanly, or it is invalid.
- *
- * @internal
- */
-export type Status = typeof NeedInput | typeof End | InvalidMedia
+export { End, NeedInput, type Status }
 
 /** FLV tag types. */
 const TagAudio = 8
@@ -78,7 +70,7 @@ const VideoCommandFrame = 5
  *
  * @internal
  */
-export class FlvDecoder {
+export class FlvDecoder implements FrameDecoder {
   private readonly queue = new ByteQueue()
   private phase: "fileHeader" | "skip" | "tags" | "done" = "fileHeader"
   /** Bytes still to skip between the file header and DataOffset. */

@@ -28,17 +28,9 @@ import { FrameWriter, type TrackOutput, trackOutputs } from "./mp4Frames.ts"
 import { type Movie, parseMovie, selectTracks, type TrackSelection } from "./mp4Movie.ts"
 import { SampleCursor } from "./mp4Samples.ts"
 
-/** @internal */
-export const NeedInput: unique symbol = Symbol.for("effect-rtmp/Mp4Decoder/NeedInput")
-/** @internal */
-export const End: unique symbol = Symbol.for("effect-rtmp/Mp4Decoder/End")
+import { End, type FrameDecoder, NeedInput, type Status } from "./frameDecoder.ts"
 
-/**
- * What `decode` stopped on: more input is needed, the input ended cleanly, or it is invalid.
- *
- * @internal
- */
-export type Status = typeof NeedInput | typeof End | InvalidMedia
+export { End, NeedInput, type Status }
 
 /**
  * Limits on what is held in memory: the `moov` box, one `moof` box, one sample, the samples of one
@@ -60,7 +52,7 @@ const mib = (n: number): string => `${Math.round(n / (1024 * 1024))} MiB`
  *
  * @internal
  */
-export class Mp4Decoder {
+export class Mp4Decoder implements FrameDecoder {
   private readonly queue = new ByteQueue()
   private phase: "header" | "box" | "skip" | "mdat" | "done" = "header"
   private ended = false
