@@ -11,24 +11,9 @@ import type { MediaFrame } from "../src/MediaFrame.ts"
 import { MessageType } from "../src/Message.ts"
 import * as Publisher from "../src/Publisher.ts"
 import { InvalidMedia } from "../src/RtmpError.ts"
+import { bytes, frame } from "./support/frames.ts"
 import * as ScriptedServer from "./support/ScriptedServer.ts"
 
-const bytes = (n: number, seed: number): Uint8Array => {
-  const out = new Uint8Array(n)
-  for (let i = 0; i < n; i++) out[i] = (i * 31 + seed * 17) & 0xff
-  return out
-}
-
-const frame = (kind: MediaFrame["kind"], dts: number, payload: Uint8Array, more: Partial<MediaFrame> = {}): MediaFrame => ({
-  kind,
-  codec: kind === "video" ? "avc" : kind === "audio" ? "aac" : "amf0",
-  dts,
-  cts: 0,
-  keyframe: false,
-  config: false,
-  payload,
-  ...more
-})
 
 const VIDEO = 8000
 const AUDIO = 400

@@ -9,24 +9,9 @@ import * as Amf0 from "../src/Amf0.ts"
 import type { MediaFrame } from "../src/MediaFrame.ts"
 import { MessageType } from "../src/Message.ts"
 import * as Publisher from "../src/Publisher.ts"
+import { bytes, frame } from "./support/frames.ts"
 import * as ScriptedServer from "./support/ScriptedServer.ts"
 
-const bytes = (n: number, seed: number): Uint8Array => {
-  const out = new Uint8Array(n)
-  for (let i = 0; i < n; i++) out[i] = (i * 31 + seed * 17) & 0xff
-  return out
-}
-
-const frame = (kind: MediaFrame["kind"], dts: number, payload: Uint8Array, more: Partial<MediaFrame> = {}): MediaFrame => ({
-  kind,
-  codec: kind === "video" ? "avc" : kind === "audio" ? "aac" : "amf0",
-  dts,
-  cts: 0,
-  keyframe: false,
-  config: false,
-  payload,
-  ...more
-})
 
 const PER_GOP = 10
 /** metadata, configs, then GOPs of 10 video frames (the first a keyframe) each followed by an audio frame. */
