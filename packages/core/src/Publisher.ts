@@ -29,7 +29,7 @@
  * @since 0.1.0
  */
 import { Transport, type TlsOptions, type TransportName, type TransportShape } from "@effect-rtmp/transport"
-import { Clock, Duration, Effect, Exit, Pull, Schedule, Stream } from "effect"
+import { Clock, Duration, Effect, Exit, Pull, Queue, Schedule, Stream } from "effect"
 import * as Auth from "./Auth.ts"
 import * as FlvMuxer from "./FlvMuxer.ts"
 import * as FramePump from "./internal/framePump.ts"
@@ -38,6 +38,9 @@ import type { MediaFrame } from "./MediaFrame.ts"
 import * as Realtime from "./Realtime.ts"
 import * as ReplayBuffer from "./ReplayBuffer.ts"
 import * as RetryPolicy from "./RetryPolicy.ts"
+import * as SendQueue from "./SendQueue.ts"
+import * as StatsSampler from "./internal/statsSampler.ts"
+import * as Telemetry from "./Telemetry.ts"
 import type { InvalidUrl } from "./RtmpError.ts"
 import * as Session from "./Session.ts"
 import * as Url from "./Url.ts"
@@ -66,6 +69,17 @@ export interface PublishStats {
    * buffer had dropped them (oldest GOPs first) because the server did not acknowledge in time.
    */
   dropped: number
+  /** Coded video frames written (each counted once): what frame rates are measured with. */
+  videoFrames: number
+  /**
+   * Frames the send queue dropped because the connection could not keep up with a live source (see
+   * `SendQueue`), per track: `"video:0"`, `"audio:1"`, ... Only tracks that lost frames appear.
+   */
+  droppedFrames: Record<string, number>
+  /** Bytes the server acknowledged receiving, over all connections. */
+  bytesAcknowledged: number
+  /** The last round trip time measured with pings, ms; `undefined` while none was (see `Session.rttMs`). */
+  rttMs: number | undefined
 }
 
 /**
@@ -80,7 +94,11 @@ export const makeStats = (): PublishStats => ({
   transport: undefined,
   lastDts: 0,
   reconnects: 0,
-  dropped: 0
+  dropped: 0,
+  videoFrames: 0,
+  droppedFrames: {},
+  bytesAcknowledged: 0,
+  rttMs: undefined
 })
 
 /**
@@ -152,6 +170,24 @@ export interface PublishOptions {
   readonly windowAckSize?: number | undefined
   /** Pace frames by their timestamps (like `ffmpeg -re`). Default: as fast as the server takes them. */
   readonly realtime?: boolean | undefined
+  /**
+   * The source is live: it produces frames at its own pace and cannot wait for a slow connection (a
+   * camera, an encoder on stdin, `realtime`). The send queue then drops video when the connection cannot
+   * keep up, GOP by GOP, never audio (`SendQueue`, policy `"drop"`); otherwise (files) the source is read
+   * only as fast as the connection takes it and nothing is dropped. Default: `realtime`.
+   */
+  readonly live?: boolean | undefined
+  /**
+   * Bounds of the send queue between the source and the connection: payload bytes (default 8 MiB) and,
+   * for live sources, milliseconds of media (default 1000); see `SendQueue`.
+   */
+  readonly queue?: { readonly maxBytes?: number | undefined; readonly maxDurationMs?: number | undefined } | undefined
+  /** How often `onStats` receives a `Telemetry.Snapshot` and the metrics are updated. Default 1 s. */
+  readonly statsInterval?: Duration.Input | undefined
+  /** Receives a snapshot every `statsInterval`, and a last one when the publish ends cleanly. */
+  readonly onStats?: ((snapshot: Telemetry.Snapshot) => Effect.Effect<void>) | undefined
+  /** Attributes of this publish's metrics (`Telemetry.metrics`), e.g. `{ stream: "cam-1" }`. Default none. */
+  readonly metricAttributes?: Readonly<Record<string, string>> | undefined
   /** Outgoing chunk size. Default 4096. */
   readonly chunkSize?: number | undefined
   /**
@@ -199,6 +235,11 @@ const finishOnInterrupt = Duration.seconds(1)
 
 /** Frames per write when a new connection re-sends the replay buffer. */
 const replayBatch = 128
+/**
+ * Payload bytes per write: large for files (fewer, larger vectored writes), small for live sources so
+ * that what waits stays in the send queue, where it can still be dropped.
+ */
+const writeBytes = { wait: 1024 * 1024, drop: 64 * 1024 } as const
 
 /** Read-ahead before connecting: up to the first audio or video frame, but at most this many frames ... */
 const readAheadFrames = 100
@@ -271,7 +312,34 @@ export const publish = <E, R>(
     const stableAfter = Duration.toMillis(Duration.fromInputUnsafe(options.stableAfter ?? Duration.seconds(30)))
     const buffer = ReplayBuffer.make({ maxBytes: options.replayBufferBytes })
     const described = options.metadata === false ? frames : frames.pipe(Metadata.ensureOnMetaData())
-    const source = yield* FramePump.start(options.realtime === true ? Realtime.realtime(described) : described)
+    const policy: SendQueue.Policy = (options.live ?? options.realtime) === true ? "drop" : "wait"
+    const maxDurationMs = options.queue?.maxDurationMs ?? SendQueue.defaultMaxDurationMs
+    const source = yield* FramePump.start(options.realtime === true ? Realtime.realtime(described) : described, {
+      policy,
+      maxBytes: options.queue?.maxBytes,
+      maxDurationMs
+    })
+    /** The current attempt's session, while it publishes: the round trip time and acknowledgements. */
+    let current: Session.Session | undefined
+    let acknowledgedBefore = 0
+    const refresh = () => {
+      stats.droppedFrames = source.queue.dropped()
+      if (current === undefined) return
+      stats.bytesAcknowledged = acknowledgedBefore + current.acknowledged()
+      stats.rttMs = current.rttMs() ?? stats.rttMs
+    }
+    const started = yield* Clock.currentTimeMillis
+    const sampler = StatsSampler.make({ counters: stats, queue: source.queue, start: started, maxDurationMs })
+    let previous: Telemetry.Snapshot | undefined
+    const report = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      refresh()
+      const snapshot = sampler.sample(now)
+      const recorded = Telemetry.record(snapshot, previous, options.metricAttributes)
+      previous = snapshot
+      return options.onStats === undefined ? recorded : Effect.andThen(recorded, options.onStats(snapshot))
+    })
+    const interval = Duration.fromInputUnsafe(options.statsInterval ?? Duration.seconds(1))
+    yield* report.pipe(Effect.delay(interval), Effect.forever, Effect.forkScoped)
 
     // Read up to the first audio or video frame before connecting (past leading data frames, within
     // bounds): a missing or unreadable input, or one whose first media frame is of an unsupported codec,
@@ -280,7 +348,7 @@ export const publish = <E, R>(
     let readAhead = 0
     let readAheadSize = 0
     while (true) {
-      const batch = yield* source.take
+      const batch = yield* source.take(readAheadBytes)
       if (batch === undefined) {
         ended = true
         break
@@ -322,6 +390,7 @@ export const publish = <E, R>(
           }
         })
         publishingSince = yield* Clock.currentTimeMillis
+        current = session
         const resumption = buffer.resume()
         stats.dropped += resumption.dropped
         if (mediaFlowed) stats.reconnects += 1
@@ -331,6 +400,9 @@ export const publish = <E, R>(
           Effect.suspend(() => {
             buffer.acknowledge(session.acknowledged())
             counted()
+            refresh()
+            current = undefined
+            acknowledgedBefore = stats.bytesAcknowledged
             bytesBefore = stats.bytes
             // Interrupted (Ctrl-C, a timeout around the publish): end the stream on the server anyway.
             return !finished && Exit.hasInterrupts(exit)
@@ -346,7 +418,10 @@ export const publish = <E, R>(
         const sendEntries = (entries: ReadonlyArray<ReplayBuffer.Entry>) =>
           Effect.map(session.send(entries.map((entry) => FlvMuxer.toMessage(entry.frame, session.streamId))), (ends) => {
             entries.forEach((entry, i) => {
-              if (!entry.written) stats.frames += 1
+              if (!entry.written) {
+                stats.frames += 1
+                if (entry.frame.kind === "video" && !entry.frame.config) stats.videoFrames += 1
+              }
               buffer.markSent(entry, ends[i]!)
             })
             mediaFlowed = true
@@ -363,7 +438,7 @@ export const publish = <E, R>(
             yield* sendEntries(resumption.entries.slice(at, at + replayBatch))
           }
           while (!ended) {
-            const batch = yield* Effect.mapError(source.take, (error) => new SourceFailure(error))
+            const batch = yield* Effect.mapError(source.take(writeBytes[policy]), (error) => new SourceFailure(error))
             if (batch === undefined) {
               ended = true
               break
@@ -457,6 +532,32 @@ export const publish = <E, R>(
       if (mediaFlowed) yield* emit({ _tag: "Reconnecting", attempt: stats.attempts + 1, error })
       yield* Effect.sleep(delay)
     }
+    yield* report
     yield* emit({ _tag: "Finished" })
     return stats
   }))
+
+/**
+ * A publish as a Stream of its `Telemetry.Snapshot`s: one every `statsInterval` and a last one when the
+ * publish ends cleanly, after which the Stream ends; it fails with the publish's error. Running the
+ * Stream runs the publish (interrupting it interrupts the publish, which still ends the stream on the
+ * server); `onStats`, if given, also receives every snapshot.
+ *
+ * @since 0.4.0
+ */
+export const publishStats = <E, R>(
+  url: string,
+  frames: Stream.Stream<MediaFrame, E, R>,
+  options: PublishOptions = {}
+): Stream.Stream<Telemetry.Snapshot, PublishError | E, Transport | R> =>
+  Stream.callback<Telemetry.Snapshot, PublishError | E, Transport | R>((queue) =>
+    publish(url, frames, {
+      ...options,
+      onStats: (snapshot) =>
+        Effect.andThen(Queue.offer(queue, snapshot), options.onStats?.(snapshot) ?? Effect.void)
+    }).pipe(
+      Effect.exit,
+      Effect.flatMap((exit) => Exit.isSuccess(exit) ? Queue.end(queue) : Queue.failCause(queue, exit.cause)),
+      Effect.forkScoped
+    )
+  )

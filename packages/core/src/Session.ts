@@ -11,7 +11,7 @@
  */
 import type { Connection, TransportError } from "@effect-rtmp/transport"
 import { ConnectionReset, Timeout } from "@effect-rtmp/transport"
-import { Cause, Deferred, Duration, Effect, Queue, Semaphore, Stream } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Queue, Semaphore, Stream } from "effect"
 import type { Scope } from "effect"
 import * as Acknowledgements from "./Acknowledgements.ts"
 import * as ChunkDecoder from "./ChunkDecoder.ts"
@@ -60,6 +60,11 @@ export interface SessionOptions {
   readonly enhanced?: boolean | undefined
   /** Called once the handshake succeeded, before any command: tells later failures from handshake ones. */
   readonly onHandshake?: ((outcome: Handshake.Outcome) => void) | undefined
+  /**
+   * How often to measure the round trip time with a Ping Request while publishing, with a server that
+   * answers pings (see `rttMs`). Default 2 s; 0 never pings (the probe after connect still measures once).
+   */
+  readonly pingInterval?: Duration.Input | undefined
 }
 
 /**
@@ -100,6 +105,12 @@ export interface Session {
    * v2), once one came at any point of the session; `undefined` until then.
    */
   readonly reconnectRequested: () => ReconnectRequest | undefined
+  /**
+   * The last round trip time measured, ms: from a Ping Request to its Ping Response. The requests go
+   * after the media already written, so under congestion this includes the time the bytes queue in the
+   * sockets' buffers. `undefined` with a server that does not answer pings.
+   */
+  readonly rttMs: () => number | undefined
 }
 
 /**
@@ -115,8 +126,11 @@ export interface ReconnectRequest {
 const defaultChunkSize = 4096
 const defaultWindowAckSize = 1_000_000
 const defaultFinishWait = Duration.seconds(2)
+const defaultPingInterval = Duration.seconds(2)
 /** The timestamp of the Ping Request sent after connect, to learn whether the server answers pings. */
 const probeTimestamp = 0x0e11_0000
+/** The timestamps of the Ping Requests that measure the round trip time: this, plus a counter. */
+const rttTimestamps = 0x0e12_0000
 
 /** What the reader needs to know of the session's Ping Requests. */
 interface Pong {
@@ -126,6 +140,10 @@ interface Pong {
   /** The timestamp `finish` sent, and what its answer completes. */
   timestamp: number
   received: Deferred.Deferred<void> | undefined
+  /** When each unanswered Ping Request was sent (Clock ms), by timestamp. */
+  readonly sentAt: Map<number, number>
+  /** The last round trip measured, ms. */
+  rtt: number | undefined
 }
 const defaultTimeout = Duration.seconds(10)
 
@@ -179,7 +197,21 @@ export const open = (
       }))
     const acknowledgements = Acknowledgements.make(() => bytesSent)
     /** The Ping Responses the session waits for: the probe's after connect, then the one `finish` sends. */
-    const pong: Pong = { probe: probeTimestamp, answered: false, timestamp: 0, received: undefined }
+    const pong: Pong = {
+      probe: probeTimestamp,
+      answered: false,
+      timestamp: 0,
+      received: undefined,
+      sentAt: new Map(),
+      rtt: undefined
+    }
+    /** A Ping Request, its send time noted (a few at most: a server that stops answering leaves none). */
+    const ping = (timestamp: number) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        if (pong.sentAt.size >= 8) pong.sentAt.clear()
+        pong.sentAt.set(timestamp, now)
+        return ProtocolControl.pingRequest(timestamp)
+      })
     const reconnect: { request: ReconnectRequest | undefined } = { request: undefined }
 
     const inbox = yield* Queue.unbounded<Commands.ServerCommand, SessionError | Cause.Done>()
@@ -201,7 +233,7 @@ export const open = (
     const windowAckSize = options.windowAckSize ?? defaultWindowAckSize
     yield* send([
       ...(windowAckSize > 0 ? [ProtocolControl.windowAckSize(windowAckSize)] : []),
-      ProtocolControl.pingRequest(probeTimestamp),
+      yield* ping(probeTimestamp),
       Commands.releaseStream(Txn.releaseStream, url.streamKey),
       Commands.fcPublish(Txn.fcPublish, url.streamKey),
       Commands.createStream(Txn.createStream)
@@ -220,6 +252,17 @@ export const open = (
       "publish",
       awaitCommand(inbox, "publish", (c) => c._tag === "OnStatus" && c.info.code === "NetStream.Publish.Start")
     )
+
+    const pingEvery = Duration.fromInputUnsafe(options.pingInterval ?? defaultPingInterval)
+    if (Duration.toMillis(pingEvery) > 0) {
+      let pings = 0
+      // A failed ping write is the media writes' failure too: they report it.
+      yield* Effect.suspend(() =>
+        pong.answered
+          ? Effect.ignore(Effect.flatMap(ping(rttTimestamps + (pings++ % 0x1_0000)), (request) => send([request])))
+          : Effect.void
+      ).pipe(Effect.delay(pingEvery), Effect.forever, Effect.forkScoped)
+    }
 
     const watch: Effect.Effect<never, SessionError> = Effect.forever(
       Effect.flatMap(Queue.take(inbox), (command) => rejection("publish", command) ?? Effect.void)
@@ -251,7 +294,8 @@ export const open = (
           Effect.timeoutOrElse({ duration: finishWait, orElse: () => Effect.succeed(false) })
         )
       }),
-      reconnectRequested: () => reconnect.request
+      reconnectRequested: () => reconnect.request,
+      rttMs: () => pong.rtt
     } satisfies Session
   })
 
@@ -269,19 +313,26 @@ const rejection = (command: string, received: Commands.ServerCommand) => {
 }
 
 /**
- * Succeeds once the server says the publish ended (`onStatus NetStream.Unpublish.Success`: true) or the
- * connection ends (false); other commands, errors included, are passed over.
+ * Succeeds once the server says the publish ended (`onStatus NetStream.Unpublish.Success`: true) or
+ * closes the connection (false); other commands, errors included, are passed over. A connection that
+ * fails otherwise (a reset: the server may have dropped what it had not read) fails.
  */
-const unpublished = (inbox: Queue.Dequeue<Commands.ServerCommand, SessionError | Cause.Done>): Effect.Effect<boolean> =>
+const unpublished = (
+  inbox: Queue.Dequeue<Commands.ServerCommand, SessionError | Cause.Done>
+): Effect.Effect<boolean, SessionError> =>
   Effect.flatMap(
     Effect.result(Queue.take(inbox)),
-    (taken): Effect.Effect<boolean> =>
+    (taken): Effect.Effect<boolean, SessionError> =>
       taken._tag === "Failure"
-        ? Effect.succeed(false)
+        ? isClosed(taken.failure) ? Effect.succeed(false) : Effect.fail(taken.failure)
         : taken.success._tag === "OnStatus" && taken.success.info.code === "NetStream.Unpublish.Success"
         ? Effect.succeed(true)
         : unpublished(inbox)
   )
+
+/** The end of the reader: the server closed the connection (or the inbox was done). */
+const isClosed = (failure: SessionError | Cause.Done): failure is Cause.Done | ConnectionReset =>
+  failure._tag === "Done" || (failure._tag === "ConnectionReset" && failure.code === "EOF")
 
 /** Takes server commands until one matches; a rejection on the way fails. */
 const awaitCommand = (
@@ -343,8 +394,13 @@ const reader = (
           event._tag === "PingRequest"
             ? Effect.as(send([ProtocolControl.pingResponse(event.timestamp)]), [])
             : event._tag === "PingResponse"
-            ? Effect.suspend(() => {
+            ? Effect.flatMap(Clock.currentTimeMillis, (now) => {
               if (event.timestamp === pong.probe) pong.answered = true
+              const sentAt = pong.sentAt.get(event.timestamp)
+              if (sentAt !== undefined) {
+                pong.sentAt.delete(event.timestamp)
+                pong.rtt = now - sentAt
+              }
               return pong.received !== undefined && event.timestamp === pong.timestamp
                 ? Effect.as(Deferred.succeed(pong.received, undefined), [])
                 : Effect.succeed([])

@@ -25,7 +25,9 @@ export * as Realtime from "./Realtime.ts"
 export * as ReplayBuffer from "./ReplayBuffer.ts"
 export * as RetryPolicy from "./RetryPolicy.ts"
 export * from "./RtmpError.ts"
+export * as SendQueue from "./SendQueue.ts"
 export * as Session from "./Session.ts"
+export * as Telemetry from "./Telemetry.ts"
 export * as Url from "./Url.ts"
 export {
   ConnectFailed,

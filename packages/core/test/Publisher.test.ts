@@ -161,7 +161,11 @@ for (const fragment of [1, 5, undefined]) {
           transport: "memory",
           lastDts: frames.at(-1)!.dts,
           reconnects: 0,
-          dropped: 0
+          dropped: 0,
+          videoFrames: frames.filter((f) => f.kind === "video" && !f.config).length,
+          droppedFrames: {},
+          bytesAcknowledged: 0,
+          rttMs: 0 // the test clock stands still: the probe's answer came at the time it left
         })
         assert.deepStrictEqual(events, [
           { _tag: "Connecting", attempt: 1, url: "rtmp://host/live/****", transport: "memory" },

@@ -9,6 +9,7 @@ import { TestClock } from "effect/testing"
 import * as Amf0 from "../src/Amf0.ts"
 import type { MediaFrame } from "../src/MediaFrame.ts"
 import { MessageType } from "../src/Message.ts"
+import * as ProtocolControl from "../src/ProtocolControl.ts"
 import * as Publisher from "../src/Publisher.ts"
 import { InvalidMedia } from "../src/RtmpError.ts"
 import { bytes, frame } from "./support/frames.ts"
@@ -72,7 +73,13 @@ const run = <E>(
   url: string,
   input: Stream.Stream<MediaFrame, E>,
   options: Publisher.PublishOptions = {}
-) => Publisher.publish(url, input, options).pipe(Effect.provide(server.layer), Effect.ensuring(server.settled))
+) =>
+  // A one-byte send queue: the publisher writes as the source produces, frame by frame, so that a reset
+  // lands mid-stream rather than after one write of everything.
+  Publisher.publish(url, input, { queue: { maxBytes: 1 }, ...options }).pipe(
+    Effect.provide(server.layer),
+    Effect.ensuring(server.settled)
+  )
 
 /** Advances the test clock in steps until the fiber is done: backoff delays and paced sources. */
 const driveClock = <A, E>(fiber: Fiber.Fiber<A, E>, steps = 400) =>
@@ -234,6 +241,34 @@ describe("Publisher reconnection", { timeout: 20_000 }, () => {
       }).pipe(Effect.flip, Effect.forkChild, Effect.flatMap((f) => driveClock(f)))
       assert.strictEqual(error._tag, "ConnectionReset")
       assert.strictEqual(failed.attempts, 2)
+    }))
+
+  it.effect("a reset after the last frame, before the server confirmed the end, is a failure: the next connection resumes", () =>
+    Effect.gen(function*() {
+      const show = makeShow(2)
+      // The server answers pings, so the end waits for its confirmation (the Ping Request after
+      // deleteStream); connection 1 is reset when that request arrives, instead of answering it.
+      const server = ScriptedServer.make({
+        answerPings: false,
+        onMessage: (message, connection) =>
+          message.typeId === MessageType.UserControl && connection.number === 1 &&
+            connection.messages.some((m) => m.command === "deleteStream")
+            ? connection.reset
+            : message.typeId === MessageType.UserControl
+            ? connection.send(ProtocolControl.pingResponse(ScriptedServer.userControlOf(message).value))
+            : Effect.void
+      })
+      const stats = Publisher.makeStats()
+      const fiber = yield* run(server, "rtmp://host/live/key", Stream.fromIterable(show), {
+        retries: 1,
+        stats,
+        queue: { maxBytes: 8 * 1024 * 1024 } // one write of everything
+      }).pipe(Effect.forkChild)
+      yield* driveClock(fiber)
+      assert.strictEqual(server.connections(), 2)
+      assert.strictEqual(stats.reconnects, 1)
+      // Nothing was acknowledged: connection 2 gets everything again.
+      assert.deepStrictEqual(mediaOn(server, 2).map(messageKey), show.map(keyOf))
     }))
 
   it.effect("a stream name refused as already publishing is retried while resuming", () =>
