@@ -327,3 +327,64 @@ export const stallingProxy = (options: StallingOptions): Behaviour => ({ socket,
     }
   })
 }
+
+/** Options of {@link throttlingProxy}. */
+export interface ThrottlingOptions {
+  /** The real server to forward to, on 127.0.0.1. */
+  readonly upstreamPort: number
+  /** The rate at which the client's bytes are forwarded, read at each tick: bytes per second, Infinity for none. */
+  readonly bytesPerSecond: () => number
+}
+
+/** Bytes the proxy holds from the client at most before it stops reading it (then the kernel's buffers fill). */
+const throttleHold = 64 * 1024
+/** Tick of the throttle's token bucket, ms, and how much it may save up (a burst of 100 ms). */
+const throttleTick = 20
+const throttleBurstSeconds = 0.1
+
+/**
+ * A proxy to a real server that forwards the client's bytes at `bytesPerSecond` (a token bucket with
+ * 20 ms ticks and 100 ms of burst), like a slow uplink; the server's bytes go back unthrottled. It holds
+ * at most 64 KiB of the client's bytes and stops reading the client beyond that, so that the client's
+ * writes block as on a real slow link. Notes: `forwarded` (bytes).
+ */
+export const throttlingProxy = (options: ThrottlingOptions): Behaviour => ({ socket, record, write, dial }) => {
+  const upstream = dial(options.upstreamPort)
+  upstream.on("data", (chunk: Buffer) => write(chunk))
+  upstream.on("end", () => socket.end())
+  const held: Array<Buffer> = []
+  let heldBytes = 0
+  let tokens = 0
+  let forwarded = 0
+  const flush = () => {
+    const rate = options.bytesPerSecond()
+    while (held.length > 0 && (rate === Infinity || tokens >= 1)) {
+      const head = held[0]!
+      const n = rate === Infinity ? head.length : Math.min(head.length, Math.floor(tokens))
+      upstream.write(head.subarray(0, n))
+      if (n === head.length) held.shift()
+      else held[0] = head.subarray(n)
+      heldBytes -= n
+      forwarded += n
+      if (rate !== Infinity) tokens -= n
+    }
+    record.notes["forwarded"] = forwarded
+    if (heldBytes < throttleHold) socket.resume()
+  }
+  let ending = false
+  const timer = setInterval(() => {
+    const rate = options.bytesPerSecond()
+    tokens = rate === Infinity ? 0 : Math.min(tokens + (rate * throttleTick) / 1000, rate * throttleBurstSeconds)
+    flush()
+    // The client ended: forward what is held, then end the upstream.
+    if (ending && heldBytes === 0) upstream.end()
+  }, throttleTick)
+  upstream.on("close", () => clearInterval(timer))
+  socket.on("end", () => (ending = true))
+  socket.on("data", (chunk: Buffer) => {
+    held.push(chunk)
+    heldBytes += chunk.length
+    if (heldBytes >= throttleHold) socket.pause()
+    flush()
+  })
+}

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import type { Publisher } from "@effect-rtmp/core"
+import type { Publisher, Telemetry } from "@effect-rtmp/core"
 import { Url } from "@effect-rtmp/core"
 import { Effect } from "effect"
 import { errorJson } from "./ErrorJson.ts"
@@ -16,7 +16,7 @@ import { errorJson } from "./ErrorJson.ts"
  */
 export interface Output {
   readonly event: (event: Publisher.PublishEvent) => Effect.Effect<void>
-  readonly progress: (stats: Publisher.PublishStats, elapsedMs: number) => Effect.Effect<void>
+  readonly progress: (snapshot: Telemetry.Snapshot) => Effect.Effect<void>
   readonly summary: (stats: Publisher.PublishStats, elapsedMs: number, error: unknown) => Effect.Effect<void>
 }
 
@@ -50,14 +50,22 @@ export const make = (options: { readonly json: boolean; readonly secrets: Readon
       )
     return {
       event: (event) => json(eventJson(event)),
-      progress: (stats, elapsedMs) =>
+      progress: (snapshot) =>
         json({
           event: "progress",
-          frames: stats.frames,
-          bytes: stats.bytes,
-          mediaTime: stats.lastDts,
-          reconnects: stats.reconnects,
-          elapsedMs
+          frames: snapshot.frames,
+          bytes: snapshot.bytes,
+          bitrate: snapshot.bitrate,
+          inputBitrate: snapshot.inputBitrate,
+          fps: snapshot.fps,
+          queue: snapshot.queue,
+          droppedFrames: snapshot.droppedFrames,
+          rttMs: snapshot.rttMs ?? null,
+          bytesAcknowledged: snapshot.bytesAcknowledged,
+          recommendedBitrate: snapshot.recommendedBitrate ?? null,
+          reconnects: snapshot.reconnects,
+          elapsedMs: snapshot.elapsedMs,
+          rssBytes: process.memoryUsage.rss()
         }),
       summary: (stats, elapsedMs, error) =>
         json({
@@ -68,6 +76,9 @@ export const make = (options: { readonly json: boolean; readonly secrets: Readon
           attempts: stats.attempts,
           reconnects: stats.reconnects,
           dropped: stats.dropped,
+          droppedFrames: stats.droppedFrames,
+          bytesAcknowledged: stats.bytesAcknowledged,
+          rttMs: stats.rttMs ?? null,
           transport: stats.transport ?? null,
           elapsedMs,
           ...(error === undefined ? {} : { error: errorJson(error) })
@@ -100,10 +111,10 @@ export const make = (options: { readonly json: boolean; readonly secrets: Readon
           return Effect.void
       }
     },
-    progress: (stats, elapsedMs) => {
+    progress: (snapshot) => {
       if (!tty) return Effect.void
       progressShown = true
-      return stderr(`\r${progressLine(stats, elapsedMs)}   `)
+      return stderr(`\r${progressLine(snapshot)}\x1b[K`)
     },
     summary: (stats, elapsedMs, error) =>
       clearProgress().pipe(Effect.andThen(
@@ -133,22 +144,44 @@ const eventJson = (event: Publisher.PublishEvent): Record<string, unknown> => {
 }
 
 /**
- * `00:01:23  frames 2490  5.98 Mb/s  61.2 MB`: elapsed time, frames, average bitrate, bytes.
+ * `00:01:23  2490 frames  5.98 Mb/s  30 fps  queue 0.12 s  rtt 3 ms  61.2 MB`, then, when there are,
+ * `  dropped video:0 120` and `  try 2.10 Mb/s`: elapsed time, frames, bitrate and frame rate of the last
+ * interval, the send queue's media time, round trip time, bytes, congestion drops per track and the
+ * bitrate recommendation.
  *
  * @since 0.1.0
  */
-export const progressLine = (stats: Publisher.PublishStats, elapsedMs: number): string => {
-  const s = Math.floor(elapsedMs / 1000)
+export const progressLine = (snapshot: Telemetry.Snapshot): string => {
+  const s = Math.floor(snapshot.elapsedMs / 1000)
   const clock = [Math.floor(s / 3600), Math.floor(s / 60) % 60, s % 60].map((n) => String(n).padStart(2, "0")).join(":")
-  const mbps = elapsedMs > 0 ? (stats.bytes * 8) / (elapsedMs * 1000) : 0
-  return `${clock}  frames ${stats.frames}  ${mbps.toFixed(2)} Mb/s  ${formatBytes(stats.bytes)}`
+  const drops = Object.entries(snapshot.droppedFrames).map(([track, n]) => `${track} ${n}`).join(", ")
+  return [
+    clock,
+    `${snapshot.frames} frames`,
+    formatBitrate(snapshot.bitrate),
+    `${Math.round(snapshot.fps)} fps`,
+    `queue ${(snapshot.queue.durationMs / 1000).toFixed(2)} s`,
+    ...(snapshot.rttMs === undefined ? [] : [`rtt ${snapshot.rttMs} ms`]),
+    formatBytes(snapshot.bytes),
+    ...(drops === "" ? [] : [`dropped ${drops}`]),
+    ...(snapshot.recommendedBitrate === undefined ? [] : [`try ${formatBitrate(snapshot.recommendedBitrate)}`])
+  ].join("  ")
 }
 
-/** ` (1 reconnect, 12 frames dropped)` when the publish reconnected; empty otherwise. */
+const formatBitrate = (bitsPerSecond: number): string => `${(bitsPerSecond / 1e6).toFixed(2)} Mb/s`
+
+/**
+ * ` (1 reconnect, 12 frames not re-sent, 240 frames dropped by congestion)`, each part when it applies;
+ * empty when none does.
+ */
 const recovered = (stats: Publisher.PublishStats): string => {
-  if (stats.reconnects === 0 && stats.dropped === 0) return ""
-  const reconnects = `${stats.reconnects} reconnect${stats.reconnects === 1 ? "" : "s"}`
-  return stats.dropped === 0 ? ` (${reconnects})` : ` (${reconnects}, ${stats.dropped} frames dropped)`
+  const congestion = Object.values(stats.droppedFrames).reduce((sum, n) => sum + n, 0)
+  const parts = [
+    ...(stats.reconnects === 0 ? [] : [`${stats.reconnects} reconnect${stats.reconnects === 1 ? "" : "s"}`]),
+    ...(stats.dropped === 0 ? [] : [`${stats.dropped} frames not re-sent`]),
+    ...(congestion === 0 ? [] : [`${congestion} frames dropped by congestion`])
+  ]
+  return parts.length === 0 ? "" : ` (${parts.join(", ")})`
 }
 
 const formatBytes = (n: number): string =>

@@ -5,7 +5,7 @@
  */
 import { MediaSource, Publisher, Url } from "@effect-rtmp/core"
 import { layerBlocking, layerCoroutine, makeBlocking } from "@effect-rtmp/transport"
-import { Cause, Duration, Effect, Exit, Option, Schedule } from "effect"
+import { Cause, Duration, Effect, Exit, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { ExitCode, forSignal } from "./ExitCode.ts"
 import * as Output from "./Output.ts"
@@ -34,6 +34,8 @@ export interface PublishArgs {
   readonly backup?: ReadonlyArray<string> | undefined
   readonly transport: keyof typeof transports
   readonly realtime: boolean
+  /** `--live`: the input cannot wait; drop video under congestion (`PublishOptions.live`). Default: `realtime`. */
+  readonly live?: boolean | undefined
   readonly ca: Option.Option<string>
   readonly insecure: boolean
   readonly timeout: Option.Option<number>
@@ -123,31 +125,26 @@ export const run = (args: PublishArgs, context: RunContext = {}): Effect.Effect<
       : undefined
 
     const transport = transports[args.transport]
-    const publish = Effect.scoped(Effect.gen(function*() {
-      yield* Effect.forkScoped(
-        Effect.repeat(Effect.suspend(() => output.progress(stats, elapsed())), Schedule.spaced("1 second")).pipe(
-          Effect.delay("1 second")
-        )
-      )
-      return yield* Publisher.publish(args.url, MediaSource.frames(args.input, mp4Options), {
-        backups: args.backup,
-        fallbackTransport: transport.fallback,
-        realtime: args.realtime,
-        retries: args.retries,
-        timeout: Option.getOrUndefined(Option.map(args.timeout, Duration.seconds)),
-        tls: { ca: Option.getOrUndefined(Option.map(args.ca, (pem) => [pem])), insecure: args.insecure },
-        handshake: args.handshake,
-        credentials: Option.isSome(args.user ?? Option.none())
-          ? {
-            username: Option.getOrElse(args.user!, () => ""),
-            password: Option.getOrElse(args.password ?? Option.none(), () => "")
-          }
-          : undefined,
-        enhanced: args.legacyConnect !== true,
-        stats,
-        onEvent: output.event
+    const publish = Publisher.publish(args.url, MediaSource.frames(args.input, mp4Options), {
+      backups: args.backup,
+      fallbackTransport: transport.fallback,
+      realtime: args.realtime,
+      live: args.realtime || args.live === true,
+      retries: args.retries,
+      timeout: Option.getOrUndefined(Option.map(args.timeout, Duration.seconds)),
+      tls: { ca: Option.getOrUndefined(Option.map(args.ca, (pem) => [pem])), insecure: args.insecure },
+      handshake: args.handshake,
+      credentials: Option.isSome(args.user ?? Option.none())
+        ? {
+        username: Option.getOrElse(args.user!, () => ""),
+        password: Option.getOrElse(args.password ?? Option.none(), () => "")
+        }
+        : undefined,
+      enhanced: args.legacyConnect !== true,
+      stats,
+      onStats: output.progress,
+      onEvent: output.event
       }).pipe(Effect.provide(transport.layer))
-    }))
 
     // Uninterruptible around the publish (which itself stays interruptible): a signal interrupts the
     // publish, whose finalizers end the stream and close the connection, and the summary still prints.
@@ -198,7 +195,14 @@ export const make = (onExit: (code: number) => void, signal?: () => Signal | und
           "then blocking after a transport failure before publishing starts)"
       )
     ),
-    realtime: Flag.Boolean("realtime").pipe(Flag.withDefault(false), Flag.withDescription("Pace frames by their timestamps, like ffmpeg -re")),
+    realtime: Flag.Boolean("realtime").pipe(Flag.withDefault(false), Flag.withDescription("Pace frames by their timestamps, like ffmpeg -re (implies --live)")),
+    live: Flag.Boolean("live").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription(
+        "The input is live (e.g. ffmpeg -re on stdin) and cannot wait: when the connection cannot keep up, " +
+          "drop video GOP by GOP (never audio) instead of slowing the input down"
+      )
+    ),
     ca: Flag.FileText("ca").pipe(Flag.optional, Flag.withDescription("Extra trusted CA certificate (PEM) for rtmps")),
     insecure: Flag.Boolean("insecure").pipe(Flag.withDefault(false), Flag.withDescription("Skip TLS certificate verification (unsafe)")),
     timeout: Flag.Finite("timeout").pipe(

@@ -166,7 +166,13 @@ export interface PublishOptions {
   readonly fallbackTransport?: TransportShape | undefined
   /** Bound of the replay buffer, in bytes of frame payloads. Default 64 MiB (`ReplayBuffer.defaultMaxBytes`). */
   readonly replayBufferBytes?: number | undefined
-  /** Window Acknowledgement Size asked of the server (`SessionOptions.windowAckSize`). Default 1 000 000. */
+  /**
+   * Window Acknowledgement Size asked of the server (`SessionOptions.windowAckSize`). Default 1 000 000,
+   * and 125 000 for live sources, whose sender waits while more than twice this many bytes written are
+   * not acknowledged by the server (flow control: see `live`). At 1 Mb/s that is 2 s of media in the
+   * network; a live stream of a high bitrate over a long round trip may need more (at most about
+   * `2 × windowAckSize` bytes per round trip go through).
+   */
   readonly windowAckSize?: number | undefined
   /** Pace frames by their timestamps (like `ffmpeg -re`). Default: as fast as the server takes them. */
   readonly realtime?: boolean | undefined
@@ -175,6 +181,11 @@ export interface PublishOptions {
    * camera, an encoder on stdin, `realtime`). The send queue then drops video when the connection cannot
    * keep up, GOP by GOP, never audio (`SendQueue`, policy `"drop"`); otherwise (files) the source is read
    * only as fast as the connection takes it and nothing is dropped. Default: `realtime`.
+   *
+   * So that a slow link shows in the send queue rather than in the sockets' buffers (several megabytes on
+   * each side, which would hide it for many seconds), a live publish also waits, before each write, while
+   * more than `2 × windowAckSize` bytes it wrote are not acknowledged by the server (servers that send no
+   * Acknowledgement are not waited for).
    */
   readonly live?: boolean | undefined
   /**
@@ -313,6 +324,8 @@ export const publish = <E, R>(
     const buffer = ReplayBuffer.make({ maxBytes: options.replayBufferBytes })
     const described = options.metadata === false ? frames : frames.pipe(Metadata.ensureOnMetaData())
     const policy: SendQueue.Policy = (options.live ?? options.realtime) === true ? "drop" : "wait"
+    const windowAckSize = options.windowAckSize ?? (policy === "drop" ? 125_000 : 1_000_000)
+    const maxInFlight = policy === "drop" && windowAckSize > 0 ? 2 * windowAckSize : Infinity
     const maxDurationMs = options.queue?.maxDurationMs ?? SendQueue.defaultMaxDurationMs
     const source = yield* FramePump.start(options.realtime === true ? Realtime.realtime(described) : described, {
       policy,
@@ -382,7 +395,7 @@ export const publish = <E, R>(
         const session = yield* Session.open(connection, target, {
           chunkSize: options.chunkSize,
           timeout,
-          windowAckSize: options.windowAckSize,
+          windowAckSize,
           handshake: { digest: handshakeMode === "digest" },
           enhanced: options.enhanced,
           onHandshake: () => {
@@ -438,6 +451,7 @@ export const publish = <E, R>(
             yield* sendEntries(resumption.entries.slice(at, at + replayBatch))
           }
           while (!ended) {
+            yield* session.awaitInFlight(maxInFlight)
             const batch = yield* Effect.mapError(source.take(writeBytes[policy]), (error) => new SourceFailure(error))
             if (batch === undefined) {
               ended = true

@@ -11,7 +11,7 @@
  */
 import type { Connection, TransportError } from "@effect-rtmp/transport"
 import { ConnectionReset, Timeout } from "@effect-rtmp/transport"
-import { Cause, Clock, Deferred, Duration, Effect, Queue, Semaphore, Stream } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Latch, Queue, Semaphore, Stream } from "effect"
 import type { Scope } from "effect"
 import * as Acknowledgements from "./Acknowledgements.ts"
 import * as ChunkDecoder from "./ChunkDecoder.ts"
@@ -111,6 +111,14 @@ export interface Session {
    * sockets' buffers. `undefined` with a server that does not answer pings.
    */
   readonly rttMs: () => number | undefined
+  /**
+   * Flow control: waits while more than `limit` bytes written are not acknowledged by the server yet,
+   * so that a slow link makes the sender wait here (where a live source's frames can still be dropped)
+   * rather than pile up in the sockets' buffers. Returns at once with a server that has not acknowledged
+   * anything on this connection; a server that stops acknowledging for the session's `timeout` is not
+   * waited for again on this connection.
+   */
+  readonly awaitInFlight: (limit: number) => Effect.Effect<void>
 }
 
 /**
@@ -196,6 +204,9 @@ export const open = (
         return Effect.as(within("write", connection.write(pieces)), ends)
       }))
     const acknowledgements = Acknowledgements.make(() => bytesSent)
+    /** Opened by each Acknowledgement: what `awaitInFlight` waits for. */
+    const acknowledged = yield* Latch.make(false)
+    const flow = { acknowledgements: 0, off: false }
     /** The Ping Responses the session waits for: the probe's after connect, then the one `finish` sends. */
     const pong: Pong = {
       probe: probeTimestamp,
@@ -215,7 +226,12 @@ export const open = (
     const reconnect: { request: ReconnectRequest | undefined } = { request: undefined }
 
     const inbox = yield* Queue.unbounded<Commands.ServerCommand, SessionError | Cause.Done>()
-    yield* Stream.runForEach(reader(connection, send, acknowledgements, pong, reconnect), (command) => Queue.offer(inbox, command)).pipe(
+    const onAcknowledgement = (sequenceNumber: number) => {
+      acknowledgements.receive(sequenceNumber)
+      flow.acknowledgements += 1
+      acknowledged.openUnsafe()
+    }
+    yield* Stream.runForEach(reader(connection, send, onAcknowledgement, pong, reconnect), (command) => Queue.offer(inbox, command)).pipe(
       Effect.flatMap(() =>
         Queue.fail(inbox, new ConnectionReset({ code: "EOF", reason: "the server closed the connection" }))
       ),
@@ -295,7 +311,21 @@ export const open = (
         )
       }),
       reconnectRequested: () => reconnect.request,
-      rttMs: () => pong.rtt
+      rttMs: () => pong.rtt,
+      awaitInFlight: (maxBytes) => {
+        const wait: Effect.Effect<void> = Effect.suspend(() => {
+          if (flow.off || flow.acknowledgements === 0 || bytesSent - acknowledgements.bytes() <= maxBytes) return Effect.void
+          acknowledged.closeUnsafe()
+          return Effect.flatMap(
+            Effect.timeoutOption(acknowledged.await, limit),
+            (arrived) => {
+              if (arrived._tag === "None") flow.off = true
+              return wait
+            }
+          )
+        })
+        return wait
+      }
     } satisfies Session
   })
 
@@ -356,7 +386,7 @@ const awaitCommand = (
 const reader = (
   connection: Connection,
   send: (messages: ReadonlyArray<RtmpMessage>) => Effect.Effect<unknown, SessionError>,
-  acknowledgements: Acknowledgements.Acknowledgements,
+  onAcknowledgement: (sequenceNumber: number) => void,
   pong: Pong,
   reconnect: { request: ReconnectRequest | undefined }
 ): Stream.Stream<Commands.ServerCommand, SessionError> => {
@@ -381,7 +411,7 @@ const reader = (
     switch (message.typeId) {
       case MessageType.Acknowledgement:
         return Effect.map(Effect.fromResult(ProtocolControl.readUint32(message.payload)), (sequenceNumber) => {
-          acknowledgements.receive(sequenceNumber)
+          onAcknowledgement(sequenceNumber)
           return []
         })
       case MessageType.WindowAckSize:

@@ -58,8 +58,11 @@ export interface Snapshot {
  * @since 0.4.0
  */
 export interface Sample {
-  /** Bits per second written to the connection. */
-  readonly sentBitrate: number
+  /**
+   * Bits per second that reached the server: acknowledged by it, or, with a server that does not
+   * acknowledge, written to the connection.
+   */
+  readonly deliveredBitrate: number
   /** Bits per second the source produced. */
   readonly inputBitrate: number
   /** Whether the link fell behind: frames dropped, or the send queue building up. */
@@ -81,10 +84,10 @@ const backoff = 0.85
 const probe = 1.08
 
 /**
- * A multiplicative-decrease, gradual-increase estimator: on a congested interval it recommends 85 % of
- * what the connection carried (at most its previous recommendation); each clear interval after that it
- * raises the recommendation by 8 %, and once that passes the highest input bitrate seen, the congestion
- * is over: `undefined` again.
+ * A decrease-on-congestion, gradual-increase estimator: on a congested interval it recommends 85 % of
+ * what reached the server in that interval (the link's capacity then); each clear interval after that
+ * it raises the recommendation by 8 %, or to what reached the server if that is more, and once it passes
+ * the highest input bitrate seen (the encoder's own), the congestion is over: `undefined` again.
  *
  * @since 0.4.0
  */
@@ -92,12 +95,12 @@ export const makeEstimator = (): Estimator => {
   let estimate: number | undefined
   let highestInput = 0
   return {
-    next: ({ congested, inputBitrate, sentBitrate }) => {
+    next: ({ congested, deliveredBitrate, inputBitrate }) => {
       highestInput = Math.max(highestInput, inputBitrate)
-      if (congested && sentBitrate > 0) {
-        estimate = Math.round(Math.min(estimate ?? Infinity, sentBitrate * backoff))
+      if (congested && deliveredBitrate > 0) {
+        estimate = Math.round(deliveredBitrate * backoff)
       } else if (!congested && estimate !== undefined) {
-        estimate = Math.round(estimate * probe)
+        estimate = Math.round(Math.max(estimate * probe, deliveredBitrate))
         if (estimate >= highestInput) estimate = undefined
       }
       return estimate

@@ -37,6 +37,7 @@ export const make = (options: {
   const estimator = Telemetry.makeEstimator()
   let at = options.start
   let bytes = 0
+  let acknowledged = 0
   let bytesIn = 0
   let videoFrames = 0
   let drops = 0
@@ -47,6 +48,9 @@ export const make = (options: {
       const dropsNow = Object.values(dropped).reduce((sum, n) => sum + n, 0)
       const bitrate = Math.round(((counters.bytes - bytes) * 8) / seconds)
       const inputBitrate = Math.round(((queue.bytesIn() - bytesIn) * 8) / seconds)
+      const deliveredBitrate = counters.bytesAcknowledged > 0
+        ? Math.round(((counters.bytesAcknowledged - acknowledged) * 8) / seconds)
+        : bitrate
       const congested = dropsNow > drops ||
         (queue.policy === "drop" ? queue.durationMs() > options.maxDurationMs / 2 : queue.full())
       const snapshot: Telemetry.Snapshot = {
@@ -66,10 +70,11 @@ export const make = (options: {
         rttMs: counters.rttMs,
         bytesAcknowledged: counters.bytesAcknowledged,
         reconnects: counters.reconnects,
-        recommendedBitrate: estimator.next({ sentBitrate: bitrate, inputBitrate, congested })
+        recommendedBitrate: estimator.next({ deliveredBitrate, inputBitrate, congested })
       }
       at = now
       bytes = counters.bytes
+      acknowledged = counters.bytesAcknowledged
       bytesIn = queue.bytesIn()
       videoFrames = counters.videoFrames
       drops = dropsNow
