@@ -1,0 +1,42 @@
+/**
+ * The CLI's progress line: what a terminal shows each second.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import type { Telemetry } from "@effect-rtmp/core"
+import { progressLine } from "../src/Output.ts"
+
+const snapshot = (more: Partial<Telemetry.Snapshot> = {}): Telemetry.Snapshot => ({
+  elapsedMs: 3_725_400,
+  bitrate: 5_981_000,
+  inputBitrate: 6_000_000,
+  fps: 29.97,
+  frames: 2490,
+  bytes: 61_234_567,
+  queue: { frames: 4, bytes: 30_000, durationMs: 120, ageMs: 125 },
+  droppedFrames: {},
+  rttMs: 3,
+  bytesAcknowledged: 61_000_000,
+  reconnects: 0,
+  recommendedBitrate: undefined,
+  ...more
+})
+
+describe("progressLine", () => {
+  it("time, frames, bitrate, frame rate, queue, round trip and bytes", () => {
+    assert.strictEqual(
+      progressLine(snapshot()),
+      "01:02:05  2490 frames  5.98 Mb/s  30 fps  queue 0.12 s  rtt 3 ms  61.2 MB"
+    )
+  })
+
+  it("drops per track and the recommendation when there are; no rtt when the server does not answer pings", () => {
+    assert.strictEqual(
+      progressLine(snapshot({
+        rttMs: undefined,
+        droppedFrames: { "video:0": 87, "video:1": 3 },
+        recommendedBitrate: 850_000
+      })),
+      "01:02:05  2490 frames  5.98 Mb/s  30 fps  queue 0.12 s  61.2 MB  dropped video:0 87, video:1 3  try 0.85 Mb/s"
+    )
+  })
+})
