@@ -18,8 +18,8 @@
  * once a connection has published for `stableAfter`.
  *
  * A server may also ask for a reconnection (`onStatus NetConnection.Connect.ReconnectRequest`, Enhanced
- * RTMP v2, e.g. before it restarts): the publish goes on up to the next video keyframe, ends the stream
- * on that connection (FCUnpublish + deleteStream), and resumes it from that keyframe on the request's
+ * RTMP v2, e.g. before it restarts): the publish goes on up to the next video keyframe (audio only: at
+ * once), ends the stream on that connection (FCUnpublish + deleteStream), and resumes it from there on the request's
  * `tcUrl` (else the same URL) with the same stream key. That is no failure: it counts in `reconnects`,
  * not against `retries`.
  *
@@ -380,6 +380,8 @@ export const publish = <E, R>(
     let handshaken = false
 
     let mediaFlowed = false
+    /** Whether the source has had video: a reconnect request then waits for a keyframe. */
+    let sawVideo = false
     let bytesBefore = 0
     /** When the current attempt's server accepted the stream (Clock ms). */
     let publishingSince: number | undefined
@@ -459,7 +461,9 @@ export const publish = <E, R>(
             }
             const request = session.reconnectRequested()
             // Asked to reconnect: go on up to the next video keyframe, which the next connection starts with.
-            const cut = request === undefined ? -1 : batch.findIndex(isVideoKeyframe)
+            // Without video (so far), any frame will do: the next connection starts with this batch.
+            sawVideo ||= batch.some((frame) => frame.kind === "video")
+            const cut = request === undefined ? -1 : sawVideo ? batch.findIndex(isVideoKeyframe) : 0
             const entries = batch.map(buffer.push)
             if (cut < 0) {
               yield* sendEntries(entries)

@@ -131,6 +131,31 @@ describe("Publisher: NetConnection.Connect.ReconnectRequest", () => {
       assert.strictEqual(stats.frames, show.length)
     }))
 
+  it.live("audio only: reconnects at once, every frame once", () =>
+    Effect.gen(function*() {
+      const audioOnly = show.filter((f) => f.kind !== "video")
+      const server = ScriptedServer.make({ onMessage: request(undefined) })
+      const paced = Stream.fromIterable(audioOnly).pipe(
+        Stream.rechunk(1),
+        Stream.tap((f) => f === audioOnly[9] ? Effect.sleep("30 millis") : Effect.void)
+      )
+      const stats = yield* Publisher.publish("rtmp://primary/live/key", paced).pipe(
+        Effect.provide(server.layer),
+        Effect.ensuring(server.settled)
+      )
+      assert.strictEqual(stats.reconnects, 1)
+      const first = server.messages().filter((m) => m.connection === 1 && isMedia(m))
+      const second = server.messages().filter((m) => m.connection === 2 && isMedia(m))
+      // Connection 2 starts with the metadata and the AAC config again, then the frames connection 1 did not get.
+      assert.deepStrictEqual(second.slice(0, 2).map(messageKey), audioOnly.slice(0, 2).map(keyOf))
+      assert.deepStrictEqual(
+        [...first, ...second.slice(2)].map(messageKey),
+        audioOnly.map(keyOf),
+        "every frame once, in order"
+      )
+      assert.isBelow(first.length, audioOnly.length - 5, "the switch came before the source's end")
+    }))
+
   it.live("without a tcUrl: reconnects to the same URL", () =>
     Effect.gen(function*() {
       const server = ScriptedServer.make({ onMessage: request(undefined) })
