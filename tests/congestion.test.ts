@@ -67,7 +67,7 @@ describe("a 3 Mb/s live stream through a 1 Mb/s link that recovers", { timeout: 
     const url = `rtmp://127.0.0.1:${proxy.port}/${nginx.app}/congested`
     liftedAt = Date.now() + throttledFor
     const run = await runCli(["publish", fixture, url, "--realtime", "--json"], { timeoutMs: 60_000 })
-    const progress = run.events.filter((e) => e.event === "progress") as Array<Progress>
+    const progress = run.events.filter((e) => e.event === "progress") as unknown as ReadonlyArray<Progress>
     const shown = progress.map((e) => JSON.stringify(e)).join("\n")
     expect(run.code, `${run.stderr}\n${shown}`).toBe(0)
     expect(run.summary).toMatchObject({ status: "ok", reconnects: 0 })
