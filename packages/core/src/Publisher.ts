@@ -406,6 +406,8 @@ export const publish = <E, R>(
         })
         publishingSince = yield* Clock.currentTimeMillis
         current = session
+        // A live source after an outage: resume at its newest keyframe, not with the outage's backlog.
+        if (mediaFlowed && policy === "drop") source.queue.skipStale()
         const resumption = buffer.resume()
         stats.dropped += resumption.dropped
         if (mediaFlowed) stats.reconnects += 1

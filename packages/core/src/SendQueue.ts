@@ -88,6 +88,13 @@ export interface SendQueue {
   readonly dropped: () => Readonly<Record<string, number>>
   /** Payload bytes pushed so far (dropped or not): what the source produced. */
   readonly bytesIn: () => number
+  /**
+   * After an outage (a new connection, live sources): drops the audio and video frames queued before the
+   * newest keyframe of the default video track (audio only: those more than the duration bound older
+   * than the newest frame), so that the stream resumes close to live rather than with the outage's
+   * backlog of audio. Codec configurations, metadata and data frames stay. Counted in `dropped`.
+   */
+  readonly skipStale: () => void
 }
 
 interface Entry {
@@ -100,6 +107,10 @@ const trackKey = (frame: MediaFrame): string => `${frame.kind}:${frame.track ?? 
 /** A coded video frame: the only kind of frame the queue may drop. */
 const isCodedVideo = (frame: MediaFrame): boolean =>
   frame.kind === "video" && !frame.config && frame.endOfSequence !== true && frame.metadata !== true
+
+/** A coded audio frame (not a configuration or channel layout). */
+const isCodedAudio = (frame: MediaFrame): boolean =>
+  frame.kind === "audio" && !frame.config && frame.multichannelConfig !== true
 
 /**
  * Makes an empty send queue.
@@ -159,8 +170,23 @@ export const make = (options: Options): SendQueue => {
     return true
   }
 
+  const skipStale = () => {
+    let newestKeyframe = -1
+    entries.forEach((entry, i) => {
+      const frame = entry.frame
+      if (isCodedVideo(frame) && frame.keyframe && (frame.track ?? 0) === 0) newestKeyframe = i
+    })
+    const newest = entries.at(-1)?.frame.dts ?? 0
+    const stale = (entry: Entry, i: number) =>
+      newestKeyframe >= 0
+        ? i < newestKeyframe && (isCodedVideo(entry.frame) || isCodedAudio(entry.frame))
+        : isCodedAudio(entry.frame) && newest - entry.frame.dts > maxDurationMs
+    dropWhere(stale)
+  }
+
   return {
     policy: options.policy,
+    skipStale,
     push: (frame, now) => {
       bytesIn += frame.payload.length
       if (options.policy === "drop" && isCodedVideo(frame)) {

@@ -271,6 +271,47 @@ describe("Publisher reconnection", { timeout: 20_000 }, () => {
       assert.deepStrictEqual(mediaOn(server, 2).map(messageKey), show.map(keyOf))
     }))
 
+  it.effect("a live source resumes after an outage at its newest keyframe, without the outage's backlog", () =>
+    Effect.gen(function*() {
+      const show = makeShow(12)
+      // 40 ms a frame pair (a GOP each 400 ms), read on the test clock: the backoff after the reset (about
+      // 500 ms) lets more than a GOP queue up.
+      const paced = live(show).pipe(Stream.tap((f) => f.kind === "audio" ? Effect.sleep("40 millis") : Effect.void))
+      const server = ScriptedServer.make({ onMessage: resetOn(1, keyframeIndex(3) + 1) })
+      const stats = Publisher.makeStats()
+      const fiber = yield* run(server, "rtmp://host/live/key", paced, {
+        retries: 1,
+        live: true,
+        queue: { maxBytes: 8 * 1024 * 1024 },
+        stats
+      }).pipe(
+        Effect.forkChild
+      )
+      for (let i = 0; i < 400 && fiber.pollUnsafe() === undefined; i++) {
+        yield* TestClock.adjust("20 millis")
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1)))
+      }
+      yield* Fiber.join(fiber)
+
+      assert.strictEqual(stats.reconnects, 1)
+      const second = mediaOn(server, 2).map(messageKey)
+      const sent = new Set([...mediaOn(server, 1), ...mediaOn(server, 2)].map(messageKey))
+      const missing = show.filter((f) => !sent.has(keyOf(f)))
+      // Frames of the outage were skipped, audio too, all counted; after them, the stream is complete.
+      assert.isAbove(missing.length, 0)
+      assert.strictEqual(
+        missing.length,
+        (stats.droppedFrames["video:0"] ?? 0) + (stats.droppedFrames["audio:0"] ?? 0),
+        "every skipped frame counted"
+      )
+      assert.isAbove(stats.droppedFrames["audio:0"] ?? 0, 0)
+      const resumed = show.findIndex((f) => keyOf(f) === second.at(-1))
+      assert.strictEqual(resumed, show.length - 1)
+      const lastMissing = show.indexOf(missing.at(-1)!)
+      const next = show[lastMissing + 1]!
+      assert.isTrue(next.kind === "video" && next.keyframe, "the stream goes on from a keyframe")
+    }))
+
   it.effect("a stream name refused as already publishing is retried while resuming", () =>
     Effect.gen(function*() {
       const show = makeShow(3)

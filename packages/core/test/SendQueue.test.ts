@@ -110,6 +110,33 @@ describe("SendQueue", () => {
     assert.strictEqual(queue.dropped()["video:0"], undefined)
   })
 
+  it("after an outage, skips to the newest keyframe: configs and data stay, older audio and video go", () => {
+    const queue = SendQueue.make({ policy: "drop", maxDurationMs: 60_000 })
+    const frames = [
+      frame("data", 0, bytes(50, 1)),
+      frame("video", 0, bytes(40, 2), { config: true, keyframe: true }),
+      ...Array.from({ length: 30 }, (_, i) => [video(i * 100, 300, i % 10 === 0), audio(i * 100 + 50)]).flat(),
+      frame("audio", 2950, bytes(2, 3), { config: true })
+    ]
+    frames.forEach((f, i) => queue.push(f, i))
+    queue.skipStale()
+    assert.deepStrictEqual(queue.take(Infinity).map(name), [
+      "d0@0",
+      "v0c@0",
+      ...frames.slice(2 + 40).map(name)
+    ])
+    assert.deepStrictEqual(queue.dropped(), { "video:0": 20, "audio:0": 20 })
+  })
+
+  it("after an outage, audio only: keeps the last duration bound of audio", () => {
+    const queue = SendQueue.make({ policy: "drop", maxDurationMs: 1000 })
+    const frames = Array.from({ length: 100 }, (_, i) => audio(i * 50))
+    frames.forEach((f, i) => queue.push(f, i))
+    queue.skipStale()
+    assert.deepStrictEqual(queue.take(Infinity).map(name), frames.slice(79).map(name))
+    assert.deepStrictEqual(queue.dropped(), { "audio:0": 79 })
+  })
+
   it("any live sequence, any takes: audio complete and in order, every GOP a prefix, every drop counted", () => {
     let seed = 20261124
     const random = () => {
