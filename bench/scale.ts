@@ -1,7 +1,9 @@
 /**
  * Scale: one process publishing N real-time streams (3 Mb/s each, `realtime: true`) to a local nginx-rtmp,
- * raising N until a stream falls behind real time (more than 1 s late). Prints, per N: CPU of this process
- * (cores), resident memory per stream (growth over the idle process, divided by N), and the worst lag; then the largest N that kept up. ffmpeg's own
+ * raising N until a stream falls behind real time (more than 1 s late) or its send queue drops a frame (a
+ * live publish drops video rather than fall behind). Prints, per N: CPU of this process (cores), resident
+ * memory per stream (growth over the idle process, divided by N), the worst lag and the frames dropped;
+ * then the largest N that kept up. ffmpeg's own
  * per-process figure is measured alongside (one `ffmpeg -re -c copy` publish of the same file).
  *
  *   npm run bench:scale -- [--start 25] [--max 400] [--seconds 15]
@@ -68,7 +70,8 @@ const trial = async (n: number) => {
   const cpu = process.cpuUsage(cpu0)
   const cores = (cpu.user + cpu.system) / 1000 / (performance.now() - t0)
   await Promise.all(fibers.map((f) => Effect.runPromise(Fiber.interrupt(f))))
-  return { cores, rssPerStream: (rss - baselineRss) / n / 1e6, worstLag }
+  const dropped = stats.reduce((sum, s) => sum + Object.values(s.droppedFrames).reduce((a, b) => a + b, 0), 0)
+  return { cores, rssPerStream: (rss - baselineRss) / n / 1e6, worstLag, dropped }
 }
 
 const ffmpegFigure = async () => {
@@ -85,15 +88,18 @@ let best = 0
 try {
   for (let n = argument("start", 25); n <= argument("max", 400); n *= 2) {
     const r = await trial(n)
-    rows.push(`| ${n} | ${r.cores.toFixed(2)} | ${(r.cores / n * 1000).toFixed(1)} | ${r.rssPerStream.toFixed(2)} | ${(r.worstLag / 1000).toFixed(2)} |`)
+    rows.push(
+      `| ${n} | ${r.cores.toFixed(2)} | ${(r.cores / n * 1000).toFixed(1)} | ${r.rssPerStream.toFixed(2)} | ` +
+        `${(r.worstLag / 1000).toFixed(2)} | ${r.dropped} |`
+    )
     console.error(rows.at(-1))
-    if (r.worstLag > 1000) break
+    if (r.worstLag > 1000 || r.dropped > 0) break
     best = n
   }
   const ffmpegRss = await ffmpegFigure()
   console.log(`\n${new Date().toISOString().slice(0, 10)}, Node ${process.version}, 3 Mb/s streams, ${seconds} s per trial`)
-  console.log("| streams | CPU (cores) | CPU per stream (millicores) | RSS per stream (MB) | worst lag (s) |")
-  console.log("|---|---|---|---|---|")
+  console.log("| streams | CPU (cores) | CPU per stream (millicores) | RSS per stream (MB) | worst lag (s) | frames dropped |")
+  console.log("|---|---|---|---|---|---|")
   for (const row of rows) console.log(row)
   console.log(`\nlargest N that kept real time: ${best}; ffmpeg -re -c copy: one process of ${ffmpegRss.toFixed(0)} MB RSS per stream`)
 } finally {

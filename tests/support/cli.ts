@@ -23,8 +23,28 @@ export const runCli = async (
     timeoutMs: options.timeoutMs ?? 60_000,
     ...(options.stdinFile === undefined ? {} : { stdinFile: options.stdinFile })
   })
+  return withEvents(result)
+}
+
+const withEvents = (result: ProcessResult): CliRun => {
   const events = result.stdout.split("\n").filter((line) => line.startsWith("{")).map(
     (line) => JSON.parse(line) as Record<string, unknown>
   )
   return { ...result, events, summary: events.findLast((e) => e.event === "summary") }
+}
+
+/** Single-quoted for sh. */
+const quote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`
+
+/**
+ * `ffmpeg <ffmpegArgs> | effect-rtmp <args>`, as a user pipes an encoder into the CLI: ffmpeg writes to
+ * stdout (end `ffmpegArgs` with `-f flv -`). The exit code is the CLI's.
+ */
+export const runCliFromFfmpeg = async (
+  ffmpegArgs: ReadonlyArray<string>,
+  args: ReadonlyArray<string>,
+  options: { readonly timeoutMs?: number } = {}
+): Promise<CliRun> => {
+  const pipeline = `ffmpeg ${ffmpegArgs.map(quote).join(" ")} | ${[process.execPath, cliPath, ...args].map(quote).join(" ")}`
+  return withEvents(await runProcess("sh", ["-c", pipeline], { timeoutMs: options.timeoutMs ?? 60_000 }))
 }
