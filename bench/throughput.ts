@@ -8,7 +8,7 @@
  * The fixture (testsrc2 1280x720 30 fps, libx264 ultrafast 6 Mb/s, AAC 128 kb/s) is made once by ffmpeg
  * into bench/.cache. Needs what the tests need (`npm run setup:system`) and a build (`npm run build`).
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -68,7 +68,8 @@ try {
     for (let i = 0; i < runs; i++) {
       for (const [name, run] of Object.entries(clients)) {
         results[name]!.push(await run(`bench-${scheme}-${name}-${i}`))
-        await nginx.waitForRecording(`bench-${scheme}-${name}-${i}`, { timeoutMs: 60_000 })
+        // Deleted once closed: gigabytes of recordings waiting for writeback would slow the later runs
+        rmSync(await nginx.waitForRecording(`bench-${scheme}-${name}-${i}`, { timeoutMs: 60_000 }))
       }
     }
     const base = { wall: median(results.ffmpeg!.map((r) => r.wall)), cpu: median(results.ffmpeg!.map((r) => r.cpu)) }

@@ -10,9 +10,9 @@ import * as Channel from "effect/Channel"
 import * as Effect from "effect/Effect"
 import * as Pull from "effect/Pull"
 import * as Stream from "effect/Stream"
-import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as FlvDemuxer from "./FlvDemuxer.ts"
+import * as FileChunks from "./internal/fileChunks.ts"
 import { leadingBoxTypes } from "./internal/mp4Box.ts"
 import { readError } from "./internal/readError.ts"
 import type { MediaFrame } from "./MediaFrame.ts"
@@ -23,17 +23,14 @@ import { InvalidMedia } from "./RtmpError.ts"
 const stdinName = "stdin"
 
 /**
- * The bytes of a file, read in 64 KiB chunks as they are pulled (never the whole file at once). The file is
+ * The bytes of a file, read in 256 KiB chunks as they are pulled (never the whole file at once). The file is
  * opened when the stream runs and closed when it ends or is interrupted. A missing or unreadable file fails
  * with `InvalidMedia` whose `source` is `path`.
  *
  * @since 0.1.0
  */
 export const fromFile = (path: string): Stream.Stream<Uint8Array, InvalidMedia> =>
-  NodeStream.fromReadable<Uint8Array, InvalidMedia>({
-    evaluate: () => fs.createReadStream(path),
-    onError: readError(path)
-  })
+  FileChunks.stream(path, readError(path))
 
 /**
  * The bytes of the process's standard input, as they arrive: for `ffmpeg ... -f flv - | effect-rtmp
