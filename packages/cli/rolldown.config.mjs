@@ -16,8 +16,10 @@ const cli = import.meta.dirname
  * Rewrites of module-level statements into lazy ones, by module. A pattern that no longer matches (a new
  * version of a dependency) leaves the module as it is: slower to load, never different in behaviour.
  *
- * - `import * as X from "node:tls"` (and node:child_process, node:readline): loading node:tls costs ~25 ms
- *   of CPU and only rtmps needs it; the other two (~4 ms) serve commands the CLI does not run. A namespace
+ * - `import * as X from "node:tls"` (and node:crypto, node:child_process, node:readline): loading node:tls
+ *   costs ~25 ms of CPU and only rtmps needs it; node:crypto (~9 ms) only the digest handshake and
+ *   authentication (through `internal/nodeCrypto.ts`) and temporary files; the other two (~4 ms) serve
+ *   commands the CLI does not run. A namespace
  *   import is only ever read as `X.member`, so a Proxy that loads the module on the first read is
  *   equivalent.
  * - effect/cli's `graphemeSegmenter`: an `Intl.Segmenter` built at load time (~15 ms of ICU set-up) for
@@ -27,7 +29,7 @@ const deferred = {
   name: "defer-module-level-work",
   transform(code, id) {
     let out = code.replace(
-      /^import \* as (\w+) from "(node:(?:tls|child_process|readline))";?$/gm,
+      /^import \* as (\w+) from "(node:(?:tls|crypto|child_process|readline))";?$/gm,
       (_, name, module) =>
         `const ${name} = new Proxy({}, { get: (_, key) => builtin$deferred("${module}")[key] });`
     )

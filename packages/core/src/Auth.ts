@@ -17,7 +17,7 @@
  *
  * @since 0.3.0
  */
-import { createHash, randomBytes } from "node:crypto"
+import { nodeCrypto } from "./internal/nodeCrypto.ts"
 
 /**
  * A user name and password for an ingest that authenticates publishers.
@@ -41,7 +41,7 @@ export interface Credentials {
  */
 export type AuthMod = "adobe" | "llnw"
 
-const md5 = (text: string): Buffer => createHash("md5").update(text, "utf8").digest()
+const md5 = (text: string): Buffer => nodeCrypto().createHash("md5").update(text, "utf8").digest()
 
 /**
  * The Adobe response: `base64(md5(base64(md5(user + salt + password)) + (opaque ?? challenge) +
@@ -131,7 +131,7 @@ export const initial = (credentials: Credentials | undefined): State => ({
 })
 
 /** A random 8-digit lowercase hex value, FFmpeg's client challenge and cnonce. */
-const randomHex = (): string => randomBytes(4).toString("hex")
+const randomHex = (): string => nodeCrypto().randomBytes(4).toString("hex")
 
 /**
  * The next round after the server rejected `connect` with `description`, or `undefined` when there is

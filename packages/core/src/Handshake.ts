@@ -27,7 +27,7 @@
 import type { Connection, TransportError } from "@effect-rtmp/transport"
 import { UnexpectedEof } from "@effect-rtmp/transport"
 import { Effect } from "effect"
-import { createHmac, timingSafeEqual } from "node:crypto"
+import { fillArbitrary, nodeCrypto } from "./internal/nodeCrypto.ts"
 import { HandshakeError } from "./RtmpError.ts"
 
 /**
@@ -54,7 +54,7 @@ export const makeC0C1 = (): Uint8Array => {
   const bytes = new Uint8Array(1 + HANDSHAKE_SIZE)
   bytes[0] = RTMP_VERSION
   // bytes 1..8: time = 0, zero = 0 (already zeroed)
-  globalThis.crypto.getRandomValues(bytes.subarray(9))
+  fillArbitrary(bytes.subarray(9))
   return bytes
 }
 
@@ -146,7 +146,7 @@ export const digestPosition = (block: Uint8Array, scheme: DigestScheme): number 
 }
 
 const hmac = (key: Uint8Array, ...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const mac = createHmac("sha256", key)
+  const mac = nodeCrypto().createHmac("sha256", key)
   for (const part of parts) mac.update(part)
   return new Uint8Array(mac.digest())
 }
@@ -155,7 +155,7 @@ const hmac = (key: Uint8Array, ...parts: ReadonlyArray<Uint8Array>): Uint8Array 
 const digestOf = (block: Uint8Array, position: number, key: Uint8Array): Uint8Array =>
   hmac(key, block.subarray(0, position), block.subarray(position + DIGEST_SIZE, HANDSHAKE_SIZE))
 
-const equal = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && timingSafeEqual(a, b)
+const equal = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && nodeCrypto().timingSafeEqual(a, b)
 
 /**
  * Writes the digest of a 1536-byte C1 (or S1) in place, at its scheme's position, signed with the first
@@ -313,7 +313,7 @@ export const run = (
     let c2: Uint8Array
     if (server !== undefined) {
       c2 = new Uint8Array(HANDSHAKE_SIZE)
-      globalThis.crypto.getRandomValues(c2)
+      fillArbitrary(c2)
       signResponse(c2, server.digest, GenuineFpKey)
     } else {
       // C2 echoes S1 (its time, time2 and random bytes), which every server accepts.
