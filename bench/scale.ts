@@ -1,12 +1,12 @@
 /**
  * Scale: one process publishing N real-time streams (3 Mb/s each, `realtime: true`) to a local nginx-rtmp,
- * raising N until a stream falls behind real time (more than 1 s late) or its send queue drops a frame (a
- * live publish drops video rather than fall behind). Prints, per N: CPU of this process (cores), resident
+ * raising N until a stream falls behind real time (more than 1 s late), its send queue drops a frame (a
+ * live publish drops video rather than fall behind), or one is not publishing to the end (refused, failed). Prints, per N: CPU of this process (cores), resident
  * memory per stream (growth over the idle process, divided by N), the worst lag and the frames dropped;
  * then the largest N that kept up. ffmpeg's own
  * per-process figure is measured alongside (one `ffmpeg -re -c copy` publish of the same file).
  *
- *   npm run bench:scale -- [--start 25] [--max 400] [--seconds 15]
+ *   npm run bench:scale -- [--start 25] [--max 400] [--factor 2] [--seconds 15]
  */
 import { existsSync, readFileSync } from "node:fs"
 import * as path from "node:path"
@@ -69,9 +69,11 @@ const trial = async (n: number) => {
   }
   const cpu = process.cpuUsage(cpu0)
   const cores = (cpu.user + cpu.system) / 1000 / (performance.now() - t0)
+  // Every stream must have been publishing all along: one that failed (refused, reset) does not count.
+  const publishing = fibers.filter((f, i) => started[i] !== undefined && f.pollUnsafe() === undefined).length
   await Promise.all(fibers.map((f) => Effect.runPromise(Fiber.interrupt(f))))
   const dropped = stats.reduce((sum, s) => sum + Object.values(s.droppedFrames).reduce((a, b) => a + b, 0), 0)
-  return { cores, rssPerStream: (rss - baselineRss) / n / 1e6, worstLag, dropped }
+  return { cores, rssPerStream: (rss - baselineRss) / n / 1e6, worstLag, dropped, publishing }
 }
 
 const ffmpegFigure = async () => {
@@ -86,20 +88,22 @@ const ffmpegFigure = async () => {
 const rows: Array<string> = []
 let best = 0
 try {
-  for (let n = argument("start", 25); n <= argument("max", 400); n *= 2) {
+  for (let n = argument("start", 25); n <= argument("max", 400); n = Math.round(n * argument("factor", 2))) {
     const r = await trial(n)
     rows.push(
       `| ${n} | ${r.cores.toFixed(2)} | ${(r.cores / n * 1000).toFixed(1)} | ${r.rssPerStream.toFixed(2)} | ` +
-        `${(r.worstLag / 1000).toFixed(2)} | ${r.dropped} |`
+        `${(r.worstLag / 1000).toFixed(2)} | ${r.dropped} | ${r.publishing} |`
     )
     console.error(rows.at(-1))
-    if (r.worstLag > 1000 || r.dropped > 0) break
+    if (r.worstLag > 1000 || r.dropped > 0 || r.publishing < n) break
     best = n
   }
   const ffmpegRss = await ffmpegFigure()
   console.log(`\n${new Date().toISOString().slice(0, 10)}, Node ${process.version}, 3 Mb/s streams, ${seconds} s per trial`)
-  console.log("| streams | CPU (cores) | CPU per stream (millicores) | RSS per stream (MB) | worst lag (s) | frames dropped |")
-  console.log("|---|---|---|---|---|---|")
+  console.log(
+    "| streams | CPU (cores) | CPU per stream (millicores) | RSS per stream (MB) | worst lag (s) | frames dropped | publishing |"
+  )
+  console.log("|---|---|---|---|---|---|---|")
   for (const row of rows) console.log(row)
   console.log(`\nlargest N that kept real time: ${best}; ffmpeg -re -c copy: one process of ${ffmpegRss.toFixed(0)} MB RSS per stream`)
 } finally {

@@ -102,7 +102,7 @@ const renderConfig = (o: {
     `error_log ${path.join(o.dir, "error.log")} info;`,
     `load_module ${findModule("ngx_rtmp_module.so")};`,
     ...(o.rtmpsPort !== undefined ? [`load_module ${findModule("ngx_stream_module.so")};`] : []),
-    "events { worker_connections 256; }",
+    "events { worker_connections 4096; }",
     "rtmp {",
     "  server {",
     `    listen ${LOOPBACK}:${o.rtmpPort};`,
