@@ -33,6 +33,7 @@ import { Clock, Duration, Effect, Exit, Pull, Queue, Schedule, Stream } from "ef
 import * as Auth from "./Auth.ts"
 import * as FlvMuxer from "./FlvMuxer.ts"
 import * as FramePump from "./internal/framePump.ts"
+import * as LiveResume from "./internal/liveResume.ts"
 import * as Metadata from "./Metadata.ts"
 import type { MediaFrame } from "./MediaFrame.ts"
 import * as Realtime from "./Realtime.ts"
@@ -321,9 +322,9 @@ export const publish = <E, R>(
     const timeout = options.timeout ?? Duration.seconds(10)
     const retries = options.retries ?? 0
     const stableAfter = Duration.toMillis(Duration.fromInputUnsafe(options.stableAfter ?? Duration.seconds(30)))
-    const buffer = ReplayBuffer.make({ maxBytes: options.replayBufferBytes })
     const described = options.metadata === false ? frames : frames.pipe(Metadata.ensureOnMetaData())
     const policy: SendQueue.Policy = (options.live ?? options.realtime) === true ? "drop" : "wait"
+    const buffer = ReplayBuffer.make({ maxBytes: options.replayBufferBytes, retainGop: policy === "wait" })
     const windowAckSize = options.windowAckSize ?? (policy === "drop" ? 125_000 : 1_000_000)
     const maxInFlight = policy === "drop" && windowAckSize > 0 ? 2 * windowAckSize : Infinity
     const maxDurationMs = options.queue?.maxDurationMs ?? SendQueue.defaultMaxDurationMs
@@ -358,6 +359,8 @@ export const publish = <E, R>(
     // bounds): a missing or unreadable input, or one whose first media frame is of an unsupported codec,
     // fails here with its own error and never starts an empty broadcast on the server.
     let ended = false
+    /** Whether the source has had video: a reconnect request then waits for a keyframe. */
+    let sawVideo = false
     let readAhead = 0
     let readAheadSize = 0
     while (true) {
@@ -367,6 +370,7 @@ export const publish = <E, R>(
         break
       }
       for (const frame of batch) {
+        sawVideo ||= frame.kind === "video"
         buffer.push(frame)
         readAhead += 1
         readAheadSize += frame.payload.length
@@ -380,8 +384,6 @@ export const publish = <E, R>(
     let handshaken = false
 
     let mediaFlowed = false
-    /** Whether the source has had video: a reconnect request then waits for a keyframe. */
-    let sawVideo = false
     let bytesBefore = 0
     /** When the current attempt's server accepted the stream (Clock ms). */
     let publishingSince: number | undefined
@@ -406,10 +408,13 @@ export const publish = <E, R>(
         })
         publishingSince = yield* Clock.currentTimeMillis
         current = session
-        // A live source after an outage: resume at its newest keyframe, not with the outage's backlog.
-        if (mediaFlowed && policy === "drop") source.queue.skipStale()
         const resumption = buffer.resume()
         stats.dropped += resumption.dropped
+        // A live source resumes at a keyframe close to live, not with the outage's backlog (see LiveResume).
+        const { entries: replay, skipped } = mediaFlowed && policy === "drop"
+          ? LiveResume.plan(resumption.entries, source.queue, sawVideo)
+          : { entries: resumption.entries, skipped: 0 }
+        stats.dropped += skipped
         if (mediaFlowed) stats.reconnects += 1
         const counted = () => (stats.bytes = bytesBefore + session.bytesSent())
         let finished = false
@@ -451,8 +456,8 @@ export const publish = <E, R>(
           if (resumption.headers.length > 0) {
             yield* session.send(resumption.headers.map((frame) => FlvMuxer.toMessage(frame, session.streamId)))
           }
-          for (let at = 0; at < resumption.entries.length; at += replayBatch) {
-            yield* sendEntries(resumption.entries.slice(at, at + replayBatch))
+          for (let at = 0; at < replay.length; at += replayBatch) {
+            yield* sendEntries(replay.slice(at, at + replayBatch))
           }
           while (!ended) {
             yield* session.awaitInFlight(maxInFlight)

@@ -131,10 +131,18 @@ export const isMetadata = (frame: MediaFrame): boolean =>
 /**
  * Makes an empty replay buffer bounded to `maxBytes` of frame payloads (default 64 MiB).
  *
+ * `retainGop: false` (live publishes) lets go of every delivered frame, also inside the GOP of the first
+ * undelivered one, and `resume` returns the undelivered frames from the first one: a live publish does
+ * not go back to an old keyframe after an outage (it resumes at the newest one, see `Publisher`), so it
+ * need not hold a GOP (seconds of video) per stream. Default true.
+ *
  * @since 0.2.0
  */
-export const make = (options: { readonly maxBytes?: number | undefined } = {}): ReplayBuffer => {
+export const make = (
+  options: { readonly maxBytes?: number | undefined; readonly retainGop?: boolean | undefined } = {}
+): ReplayBuffer => {
   const maxBytes = Math.max(0, options.maxBytes ?? defaultMaxBytes)
+  const retainGop = options.retainGop ?? true
   let entries: Array<Entry> = []
   let held = 0
   /** Bytes acknowledged on the current connection. */
@@ -182,7 +190,7 @@ export const make = (options: { readonly maxBytes?: number | undefined } = {}): 
   const resumeIndex = (): number => {
     let first = 0
     while (first < entries.length && delivered(entries[first]!)) first++
-    if (!sawVideo) return first
+    if (!sawVideo || !retainGop) return first
     for (let i = Math.min(first, entries.length - 1); i >= 0; i--) {
       if (isVideoKeyframe(entries[i]!.frame)) return i
     }

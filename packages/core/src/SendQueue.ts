@@ -95,6 +95,14 @@ export interface SendQueue {
    * backlog of audio. Codec configurations, metadata and data frames stay. Counted in `dropped`.
    */
   readonly skipStale: () => void
+  /** Whether a keyframe of the default video track is queued. */
+  readonly hasKeyframe: () => boolean
+  /**
+   * Drops the queued inter frames of each video track up to its first queued keyframe, and for the
+   * default track, when none is queued, those that arrive up to its next keyframe: for a new connection,
+   * which must start each track at a keyframe. Counted in `dropped`.
+   */
+  readonly dropUntilKeyframe: () => void
 }
 
 interface Entry {
@@ -187,6 +195,17 @@ export const make = (options: Options): SendQueue => {
   return {
     policy: options.policy,
     skipStale,
+    hasKeyframe: () => entries.some((entry) => isCodedVideo(entry.frame) && entry.frame.keyframe && (entry.frame.track ?? 0) === 0),
+    dropUntilKeyframe: () => {
+      /** Tracks whose keyframe is queued: what follows it stays. */
+      const started = new Set<string>()
+      dropWhere((entry) => {
+        if (!isCodedVideo(entry.frame)) return false
+        if (entry.frame.keyframe) started.add(trackKey(entry.frame))
+        return !started.has(trackKey(entry.frame))
+      })
+      if (!started.has("video:0")) broken.add("video:0")
+    },
     push: (frame, now) => {
       bytesIn += frame.payload.length
       if (options.policy === "drop" && isCodedVideo(frame)) {

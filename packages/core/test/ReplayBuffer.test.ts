@@ -81,6 +81,16 @@ describe("ReplayBuffer", () => {
     assert.deepStrictEqual(framesOf(buffer.resume()), show.slice(K[2]))
   })
 
+  it("retainGop false (live): delivered frames go, mid-GOP too; a new connection gets the undelivered ones from the first", () => {
+    const buffer = ReplayBuffer.make({ retainGop: false })
+    sendAll(buffer, show)
+    buffer.acknowledge(14_000) // up to index 13, inside the second GOP
+    assert.strictEqual(buffer.length(), show.length - 14)
+    const resumption = buffer.resume()
+    assert.deepStrictEqual(resumption.entries.map((e) => e.frame), show.slice(14))
+    assert.deepStrictEqual(resumption.headers, [metadata, videoConfig, audioConfig])
+  })
+
   it("frames pushed but never written are undelivered, whatever the acknowledgement", () => {
     const buffer = ReplayBuffer.make()
     sendAll(buffer, show.slice(0, 15))
