@@ -60,16 +60,23 @@ describe("a 3 Mb/s live stream through a 1 Mb/s link that recovers", { timeout: 
     proxy = undefined
   })
 
-  /** Starts the throttling proxy (1 Mb/s for `throttledFor` from now), then runs `publish` to `key` through it. */
+  /**
+   * Starts the throttling proxy (1 Mb/s for `throttledFor` from the client's connection: the CLI's clock,
+   * which its progress events count in, starts a few milliseconds before), then runs `publish` to `key`
+   * through it.
+   */
   const throttled = async (key: string, publish: (url: string) => Promise<CliRun>) => {
     let liftedAt = Infinity
-    proxy = await startFaultServer({
-      behaviour: throttlingProxy({
-        upstreamPort: nginx.rtmpPort,
-        bytesPerSecond: () => Date.now() < liftedAt ? throttleRate : Infinity
-      })
+    const throttle = throttlingProxy({
+      upstreamPort: nginx.rtmpPort,
+      bytesPerSecond: () => Date.now() < liftedAt ? throttleRate : Infinity
     })
-    liftedAt = Date.now() + throttledFor
+    proxy = await startFaultServer({
+      behaviour: (connection) => {
+        if (liftedAt === Infinity) liftedAt = Date.now() + throttledFor
+        throttle(connection)
+      }
+    })
     return publish(`rtmp://127.0.0.1:${proxy.port}/${nginx.app}/${key}`)
   }
 
