@@ -115,8 +115,9 @@ export interface Session {
    * Flow control: waits while more than `limit` bytes written are not acknowledged by the server yet,
    * so that a slow link makes the sender wait here (where a live source's frames can still be dropped)
    * rather than pile up in the sockets' buffers. Returns at once with a server that has not acknowledged
-   * anything on this connection; a server that stops acknowledging for the session's `timeout` is not
-   * waited for again on this connection.
+   * anything on this connection; a server that acknowledges less often than the window asked of it gets
+   * twice its own step instead of `limit`; a server that stops acknowledging for the session's `timeout`
+   * is not waited for again on this connection.
    */
   readonly awaitInFlight: (limit: number) => Effect.Effect<void>
 }
@@ -206,7 +207,8 @@ export const open = (
     const acknowledgements = Acknowledgements.make(() => bytesSent)
     /** Opened by each Acknowledgement: what `awaitInFlight` waits for. */
     const acknowledged = yield* Latch.make(false)
-    const flow = { acknowledgements: 0, off: false }
+    /** The largest step between two acknowledged counts: a server's own window, if it ignores ours. */
+    const flow = { acknowledgements: 0, off: false, step: 0 }
     /** The Ping Responses the session waits for: the probe's after connect, then the one `finish` sends. */
     const pong: Pong = {
       probe: probeTimestamp,
@@ -227,7 +229,9 @@ export const open = (
 
     const inbox = yield* Queue.unbounded<Commands.ServerCommand, SessionError | Cause.Done>()
     const onAcknowledgement = (sequenceNumber: number) => {
+      const before = acknowledgements.bytes()
       acknowledgements.receive(sequenceNumber)
+      flow.step = Math.max(flow.step, acknowledgements.bytes() - before)
       flow.acknowledgements += 1
       acknowledged.openUnsafe()
     }
@@ -314,7 +318,9 @@ export const open = (
       rttMs: () => pong.rtt,
       awaitInFlight: (maxBytes) => {
         const wait: Effect.Effect<void> = Effect.suspend(() => {
-          if (flow.off || flow.acknowledgements === 0 || bytesSent - acknowledgements.bytes() <= maxBytes) return Effect.void
+          // A server that acknowledges less often than asked gets room for two of its own steps.
+          const allowed = Math.max(maxBytes, 2 * flow.step)
+          if (flow.off || flow.acknowledgements === 0 || bytesSent - acknowledgements.bytes() <= allowed) return Effect.void
           acknowledged.closeUnsafe()
           return Effect.flatMap(
             Effect.timeoutOption(acknowledged.await, limit),

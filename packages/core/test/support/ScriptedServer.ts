@@ -107,6 +107,8 @@ export interface Behaviour {
    * Default false.
    */
   readonly acknowledge?: boolean | undefined
+  /** With `acknowledge`: acknowledge every this many bytes, whatever window the client asked for. */
+  readonly acknowledgeEvery?: number | undefined
   /**
    * Answer the client's Ping Requests with Ping Responses, as nginx-rtmp does (a function chooses by the
    * 1-based number of the ping on its connection). Default true.
@@ -369,7 +371,8 @@ export const make = (behaviour: Behaviour = {}, transport: TransportOptions = {}
       const counted = Stream.mapEffect(raw.reads, (bytes) => {
         const total = (received.get(number) ?? 0) + bytes.length
         received.set(number, total)
-        if (behaviour.acknowledge === true && clientWindow > 0 && total - lastAck >= clientWindow) {
+        const window = behaviour.acknowledgeEvery ?? clientWindow
+        if (behaviour.acknowledge === true && window > 0 && total - lastAck >= window) {
           lastAck = total
           return Effect.as(send(ProtocolControl.acknowledgement(total)), bytes)
         }
