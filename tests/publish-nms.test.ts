@@ -52,3 +52,15 @@ for (const transport of ["coroutine", "blocking"] as const) {
     }
   })
 }
+
+describe("node-media-server, a live publish (--realtime: flow control, send queue)", () => {
+  it("rtmp: nothing dropped on a fast link, the recording carries the source's packets", async () => {
+    const key = "nms_live"
+    const run = await runCli(["publish", clip, nms.url(key), "--json", "--realtime"])
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.summary).toMatchObject({ status: "ok", droppedFrames: {} })
+    const recording = await nms.waitForRecording(key)
+    await compareContent(clip, recording)
+    await assertFlvTagsEqual(clip, recording, { timestamps: false })
+  })
+})
