@@ -127,12 +127,16 @@ const check = async (run: CliRun, key: string) => {
     expect(bitrate, shown).toBeLessThan(1_200_000)
   }
 
+  // The round trip of pings (nginx answers them) shows the queueing in the network under the throttle.
+  expect(Math.max(...throttled.map((e) => e.rttMs ?? 0)), shown).toBeGreaterThan(200)
+
   // Recovery: no drop in the last 4 s (the throttle lifted at 6 s), and the recommendation went up.
   const recovered = progress.filter((e) => e.elapsedMs > throttledFor + 2_000)
   expect(recovered.length).toBeGreaterThan(2)
   for (const e of recovered) expect(e.droppedFrames, shown).toEqual(dropped)
   const last = progress.at(-1)!
   expect(last.recommendedBitrate === null || last.recommendedBitrate > 2 * Math.max(...recommended), shown).toBe(true)
+  expect(last.rttMs, shown).toBeLessThan(200)
 
   // What nginx recorded: every audio packet, in order, byte for byte; video GOP by GOP, each GOP a
   // prefix of the source's (keyframe first, nothing missing before a recorded frame), and complete after
@@ -162,5 +166,6 @@ interface Progress {
   readonly queue: { readonly bytes: number; readonly durationMs: number }
   readonly droppedFrames: Record<string, number>
   readonly recommendedBitrate: number | null
+  readonly rttMs: number | null
   readonly rssBytes: number
 }
