@@ -55,6 +55,7 @@ export const make = (options: { readonly json: boolean; readonly secrets: Readon
           event: "progress",
           frames: snapshot.frames,
           bytes: snapshot.bytes,
+          mediaTime: snapshot.mediaTime,
           bitrate: snapshot.bitrate,
           inputBitrate: snapshot.inputBitrate,
           fps: snapshot.fps,
@@ -144,9 +145,9 @@ const eventJson = (event: Publisher.PublishEvent): Record<string, unknown> => {
 }
 
 /**
- * `00:01:23  2490 frames  5.98 Mb/s  30 fps  queue 0.12 s  rtt 3 ms  61.2 MB`, then, when there are,
- * `  dropped video:0 120` and `  try 2.10 Mb/s`: elapsed time, frames, bitrate and frame rate of the last
- * interval, the send queue's media time, round trip time, bytes, congestion drops per track and the
+ * `00:01:23  frames 2490  5.98 Mb/s  61.2 MB  30 fps  queue 0.12 s  rtt 3 ms`, then, when there are,
+ * `  dropped video:0 120` and `  try 2.10 Mb/s`: elapsed time, frames, the bitrate of the last interval,
+ * bytes, frame rate, the send queue's media time, round trip time, congestion drops per track and the
  * bitrate recommendation.
  *
  * @since 0.1.0
@@ -157,12 +158,12 @@ export const progressLine = (snapshot: Telemetry.Snapshot): string => {
   const drops = Object.entries(snapshot.droppedFrames).map(([track, n]) => `${track} ${n}`).join(", ")
   return [
     clock,
-    `${snapshot.frames} frames`,
+    `frames ${snapshot.frames}`,
     formatBitrate(snapshot.bitrate),
+    formatBytes(snapshot.bytes),
     `${Math.round(snapshot.fps)} fps`,
     `queue ${(snapshot.queue.durationMs / 1000).toFixed(2)} s`,
     ...(snapshot.rttMs === undefined ? [] : [`rtt ${snapshot.rttMs} ms`]),
-    formatBytes(snapshot.bytes),
     ...(drops === "" ? [] : [`dropped ${drops}`]),
     ...(snapshot.recommendedBitrate === undefined ? [] : [`try ${formatBitrate(snapshot.recommendedBitrate)}`])
   ].join("  ")

@@ -12,6 +12,7 @@ const snapshot = (more: Partial<Telemetry.Snapshot> = {}): Telemetry.Snapshot =>
   fps: 29.97,
   frames: 2490,
   bytes: 61_234_567,
+  mediaTime: 3_720_000,
   queue: { frames: 4, bytes: 30_000, durationMs: 120, ageMs: 125 },
   droppedFrames: {},
   rttMs: 3,
@@ -22,10 +23,10 @@ const snapshot = (more: Partial<Telemetry.Snapshot> = {}): Telemetry.Snapshot =>
 })
 
 describe("progressLine", () => {
-  it("time, frames, bitrate, frame rate, queue, round trip and bytes", () => {
+  it("time, frames, bitrate and bytes as before, then frame rate, queue and round trip", () => {
     assert.strictEqual(
       progressLine(snapshot()),
-      "01:02:05  2490 frames  5.98 Mb/s  30 fps  queue 0.12 s  rtt 3 ms  61.2 MB"
+      "01:02:05  frames 2490  5.98 Mb/s  61.2 MB  30 fps  queue 0.12 s  rtt 3 ms"
     )
   })
 
@@ -36,7 +37,7 @@ describe("progressLine", () => {
         droppedFrames: { "video:0": 87, "video:1": 3 },
         recommendedBitrate: 850_000
       })),
-      "01:02:05  2490 frames  5.98 Mb/s  30 fps  queue 0.12 s  61.2 MB  dropped video:0 87, video:1 3  try 0.85 Mb/s"
+      "01:02:05  frames 2490  5.98 Mb/s  61.2 MB  30 fps  queue 0.12 s  dropped video:0 87, video:1 3  try 0.85 Mb/s"
     )
   })
 })

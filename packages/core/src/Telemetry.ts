@@ -29,6 +29,8 @@ export interface Snapshot {
   /** Frames written (each once), and bytes written, since the start. */
   readonly frames: number
   readonly bytes: number
+  /** Decode timestamp of the last frame written, ms: how far into the source the publish is. */
+  readonly mediaTime: number
   /** The send queue: frames and payload bytes waiting, the media time they span, the oldest one's wait. */
   readonly queue: {
     readonly frames: number

@@ -15,6 +15,7 @@ export interface Counters {
   readonly reconnects: number
   readonly bytesAcknowledged: number
   readonly rttMs: number | undefined
+  readonly lastDts: number
 }
 
 /** @internal */
@@ -60,6 +61,7 @@ export const make = (options: {
         fps: Math.round(((counters.videoFrames - videoFrames) / seconds) * 100) / 100,
         frames: counters.frames,
         bytes: counters.bytes,
+        mediaTime: counters.lastDts,
         queue: {
           frames: queue.frames(),
           bytes: queue.bytes(),
