@@ -20,8 +20,8 @@
  * A server may also ask for a reconnection (`onStatus NetConnection.Connect.ReconnectRequest`, Enhanced
  * RTMP v2, e.g. before it restarts): the publish goes on up to the next video keyframe (audio only: at
  * once), ends the stream on that connection (FCUnpublish + deleteStream), and resumes it from there on
- * the request's `tcUrl` (else the same URL) with the same stream key. That is no failure: it counts in `reconnects`,
- * not against `retries`.
+ * the request's `tcUrl` (else the same URL) with the same stream key. That is no failure: it counts in
+ * `reconnects`, not against `retries`.
  *
  * Servers that authenticate publishers (`authmod=adobe`, `authmod=llnw`) get the credentials of the URL
  * (`rtmp://user:password@host/app/key`) or of `PublishOptions.credentials`: see `Auth`.
