@@ -10,11 +10,10 @@
  * @internal
  */
 import type { MediaFrame } from "../MediaFrame.ts"
-import { InvalidMedia } from "../RtmpError.ts"
+import type { InvalidMedia } from "../RtmpError.ts"
 import * as ExTagReader from "./exTagReader.ts"
-import { ByteQueue } from "./flvByteQueue.ts"
 
-import { End, type FrameDecoder, NeedInput, type Status } from "./frameDecoder.ts"
+import { ByteDecoder, End, NeedInput, type Status } from "./frameDecoder.ts"
 
 export { End, NeedInput, type Status }
 
@@ -70,53 +69,14 @@ const VideoCommandFrame = 5
  *
  * @internal
  */
-export class FlvDecoder implements FrameDecoder {
-  private readonly queue = new ByteQueue()
+export class FlvDecoder extends ByteDecoder {
   private phase: "fileHeader" | "skip" | "tags" | "done" = "fileHeader"
   /** Bytes still to skip between the file header and DataOffset. */
   private toSkip = 0
-  private ended = false
   /** Bytes the tag being read needs in all: `decode` waits for them without parsing its header again. */
   private waitFor = 0
-  private failed: InvalidMedia | undefined = undefined
 
-  /** Names the input in errors (a path or `stdin`). */
-  readonly source: string
-
-  constructor(source: string) {
-    this.source = source
-  }
-
-  /** Adds input bytes. The chunk is kept (not copied) until the frames that reference it are dropped. */
-  push(chunk: Uint8Array): void {
-    if (this.phase !== "done") this.queue.push(chunk)
-  }
-
-  /** Marks the end of the input: `decode` then reports `End` or a truncation instead of `NeedInput`. */
-  end(): void {
-    this.ended = true
-  }
-
-  /**
-   * Decodes as many frames as the pushed bytes hold, appending them to `out`, and tells why it stopped.
-   * After an `InvalidMedia`, every later call returns the same error.
-   */
-  decode(out: Array<MediaFrame>): Status {
-    if (this.failed !== undefined) return this.failed
-    const status = this.run(out)
-    if (status instanceof InvalidMedia) {
-      this.failed = status
-      this.phase = "done"
-      this.queue.clear()
-    }
-    return status
-  }
-
-  private error(reason: string, offset: number): InvalidMedia {
-    return new InvalidMedia({ source: this.source, reason, offset })
-  }
-
-  private run(out: Array<MediaFrame>): Status {
+  protected run(out: Array<MediaFrame>): Status {
     const q = this.queue
     for (;;) {
       switch (this.phase) {
@@ -166,7 +126,7 @@ export class FlvDecoder implements FrameDecoder {
             if (q.available === 0 || q.available === PreviousTagSizeSize) {
               q.skip(q.available)
               this.phase = "done"
-              return End
+              return this.reachedEnd()
             }
             return q.available < PreviousTagSizeSize
               ? this.error(`truncated PreviousTagSize (${q.available} of 4 bytes)`, q.consumed)

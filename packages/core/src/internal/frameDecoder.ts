@@ -10,7 +10,8 @@ import * as Effect from "effect/Effect"
 import * as Pull from "effect/Pull"
 import * as Stream from "effect/Stream"
 import type { MediaFrame } from "../MediaFrame.ts"
-import type { InvalidMedia } from "../RtmpError.ts"
+import { InvalidMedia } from "../RtmpError.ts"
+import { ByteQueue } from "./flvByteQueue.ts"
 
 /** @internal */
 export const NeedInput: unique symbol = Symbol.for("effect-rtmp/FrameDecoder/NeedInput")
@@ -36,6 +37,67 @@ export interface FrameDecoder {
   end(): void
   /** Decodes as many frames as the pushed bytes hold into `out`; after an error, returns it again. */
   decode(out: Array<MediaFrame>): Status
+}
+
+/**
+ * What the FLV and MP4 decoders share: the input queue, the end of the input, and an error that sticks.
+ * A subclass implements `run`; `decode` keeps the first `InvalidMedia` it returns (or `fail`s with), and
+ * a decoder that failed or reached its end (`finish`) keeps no more input.
+ *
+ * @internal
+ */
+export abstract class ByteDecoder implements FrameDecoder {
+  protected readonly queue = new ByteQueue()
+  /** `end` was called: no more input will come. */
+  protected ended = false
+  private done = false
+  private failed: InvalidMedia | undefined = undefined
+
+  /** Names the input in errors (a path or `stdin`). */
+  readonly source: string
+
+  constructor(source: string) {
+    this.source = source
+  }
+
+  /** Adds input bytes. The chunk is kept (not copied) until the frames that reference it are dropped. */
+  push(chunk: Uint8Array): void {
+    if (!this.done) this.queue.push(chunk)
+  }
+
+  /** Marks the end of the input: `decode` then reports `End` or a truncation instead of `NeedInput`. */
+  end(): void {
+    this.ended = true
+  }
+
+  /**
+   * Decodes as much as the pushed bytes allow, appending frames to `out`, and tells why it stopped.
+   * After an `InvalidMedia`, every later call returns the same error.
+   */
+  decode(out: Array<MediaFrame>): Status {
+    if (this.failed !== undefined) return this.failed
+    const status = this.run(out)
+    if (status instanceof InvalidMedia) {
+      this.failed = status
+      this.done = true
+      this.queue.clear()
+    }
+    return status
+  }
+
+  /** Decodes from the queue (see `decode`). */
+  protected abstract run(out: Array<MediaFrame>): Status
+
+  /** The input ended cleanly: later bytes are not kept. */
+  protected reachedEnd(): typeof End {
+    this.done = true
+    return End
+  }
+
+  /** An `InvalidMedia` about this input at byte `offset`. */
+  protected error(reason: string, offset: number): InvalidMedia {
+    return new InvalidMedia({ source: this.source, reason, offset })
+  }
 }
 
 /**

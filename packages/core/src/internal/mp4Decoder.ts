@@ -20,15 +20,14 @@
  * @internal
  */
 import type { MediaFrame } from "../MediaFrame.ts"
-import { InvalidMedia } from "../RtmpError.ts"
-import { ByteQueue } from "./flvByteQueue.ts"
+import type { InvalidMedia } from "../RtmpError.ts"
 import { leadingBoxTypes, Mp4Error, parseBoxHeader } from "./mp4Box.ts"
 import { type FragmentSample, type FragmentTrack, parseFragment } from "./mp4Fragment.ts"
 import { FrameWriter, type TrackOutput, trackOutputs } from "./mp4Frames.ts"
 import { type Movie, parseMovie, selectTracks, type TrackSelection } from "./mp4Movie.ts"
 import { SampleCursor } from "./mp4Samples.ts"
 
-import { End, type FrameDecoder, NeedInput, type Status } from "./frameDecoder.ts"
+import { ByteDecoder, End, NeedInput, type Status } from "./frameDecoder.ts"
 
 export { End, NeedInput, type Status }
 
@@ -52,11 +51,8 @@ const mib = (n: number): string => `${Math.round(n / (1024 * 1024))} MiB`
  *
  * @internal
  */
-export class Mp4Decoder implements FrameDecoder {
-  private readonly queue = new ByteQueue()
+export class Mp4Decoder extends ByteDecoder {
   private phase: "header" | "box" | "skip" | "mdat" | "done" = "header"
-  private ended = false
-  private failed: InvalidMedia | undefined = undefined
 
   // The top-level box being read
   private boxType = ""
@@ -79,51 +75,24 @@ export class Mp4Decoder implements FrameDecoder {
   private payloads: Array<Uint8Array> = []
   private fragmentBytes = 0
 
-  /** Names the input in errors (a path or `stdin`). */
-  readonly source: string
   private readonly selection: TrackSelection
 
   constructor(source: string, selection: TrackSelection) {
-    this.source = source
+    super(source)
     this.selection = selection
   }
 
-  /** Adds input bytes. The chunk is kept (not copied) until the frames that reference it are dropped. */
-  push(chunk: Uint8Array): void {
-    if (this.phase !== "done") this.queue.push(chunk)
-  }
-
-  /** Marks the end of the input: `decode` then reports `End` or a truncation instead of `NeedInput`. */
-  end(): void {
-    this.ended = true
-  }
-
-  /**
-   * Decodes as much as the pushed bytes allow, appending frames to `out`, and tells why it stopped.
-   * After an `InvalidMedia`, every later call returns the same error.
-   */
-  decode(out: Array<MediaFrame>): Status {
-    if (this.failed !== undefined) return this.failed
-    let status: Status
+  /** Decodes (see `ByteDecoder.decode`); the box parsers' `Mp4Error`s become `InvalidMedia`. */
+  protected run(out: Array<MediaFrame>): Status {
     try {
-      status = this.run(out)
+      return this.step(out)
     } catch (error) {
       if (!(error instanceof Mp4Error)) throw error
-      status = this.error(error.reason, error.offset)
+      return this.error(error.reason, error.offset)
     }
-    if (status instanceof InvalidMedia) {
-      this.failed = status
-      this.phase = "done"
-      this.queue.clear()
-    }
-    return status
   }
 
-  private error(reason: string, offset: number): InvalidMedia {
-    return new InvalidMedia({ source: this.source, reason, offset })
-  }
-
-  private run(out: Array<MediaFrame>): Status {
+  private step(out: Array<MediaFrame>): Status {
     const q = this.queue
     for (;;) {
       switch (this.phase) {
@@ -409,7 +378,7 @@ export class Mp4Decoder implements FrameDecoder {
     if (this.cursors.length > 0) this.missingProgressive()
     if (!this.writer!.isStarted) this.writer!.start(out, 0)
     this.phase = "done"
-    return End
+    return this.reachedEnd()
   }
 }
 
