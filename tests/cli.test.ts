@@ -16,6 +16,7 @@ import {
   type CliRun,
   type FlvTag,
   freePort,
+  listenOnLoopback,
   LOOPBACK,
   makeFixture,
   makeTempDir,
@@ -54,19 +55,7 @@ const startTcpServer = async (onSocket: (socket: net.Socket) => void): Promise<T
     socket.on("close", () => sockets.delete(socket))
     onSocket(socket)
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject)
-    server.listen(0, LOOPBACK, () => resolve())
-  })
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    accepted: () => accepted,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy()
-        server.close(() => resolve())
-      })
-  }
+  return { ...(await listenOnLoopback(server, sockets)), accepted: () => accepted }
 }
 
 /** Accepts, reads everything, never answers: the handshake waits forever (until `--timeout`). */

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
   type CliRun,
   framemd5Packets,
+  listenOnLoopback,
   LOOPBACK,
   makeFixture,
   makeTempDir,
@@ -82,19 +83,7 @@ const startResettingProxy = async (
       client.resume()
     }, number === 1 ? 0 : options.holdMs)
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject)
-    server.listen(0, LOOPBACK, () => resolve())
-  })
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    accepted: () => accepted,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy()
-        server.close(() => resolve())
-      })
-  }
+  return { ...(await listenOnLoopback(server, sockets)), accepted: () => accepted }
 }
 
 let work: string

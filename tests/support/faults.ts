@@ -16,7 +16,7 @@
 import * as net from "node:net"
 import * as fs from "node:fs"
 import * as tls from "node:tls"
-import { LOOPBACK } from "./process.ts"
+import { listenOnLoopback, LOOPBACK } from "./process.ts"
 import type { TestCertificates } from "./tls.ts"
 
 /** What a fault server saw of one connection. Times are `Date.now()` values. */
@@ -149,12 +149,9 @@ export const startFaultServer = async (options: FaultServerOptions): Promise<Fau
       start(socket)
     })
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject)
-    server.listen(0, LOOPBACK, () => resolve())
-  })
+  const listener = await listenOnLoopback(server, sockets)
   return {
-    port: (server.address() as net.AddressInfo).port,
+    port: listener.port,
     connections: () => records.length,
     secureConnections: () => secure,
     records,
@@ -171,11 +168,7 @@ export const startFaultServer = async (options: FaultServerOptions): Promise<Fau
       }
       return records
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy()
-        server.close(() => resolve())
-      })
+    close: listener.close
   }
 }
 

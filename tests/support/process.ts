@@ -229,6 +229,29 @@ export const freePort = (): Promise<number> =>
     })
   })
 
+/** A test's own TCP server listening on 127.0.0.1. */
+export interface LoopbackListener {
+  readonly port: number
+  /** Destroys every socket of `sockets` and stops listening. */
+  readonly close: () => Promise<void>
+}
+
+/** Starts `server` on a free 127.0.0.1 port; `sockets` are the connections its `close` destroys. */
+export const listenOnLoopback = async (server: net.Server, sockets: ReadonlySet<net.Socket>): Promise<LoopbackListener> => {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject)
+    server.listen(0, LOOPBACK, () => resolve())
+  })
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resolve())
+      })
+  }
+}
+
 /** True when a TCP connection to 127.0.0.1:`port` is accepted. */
 export const canConnect = (port: number, timeoutMs = 1_000): Promise<boolean> =>
   new Promise((resolve) => {
